@@ -1,0 +1,531 @@
+"""Synthetic platform data: a county or city of enterprises with a hidden creditworthiness.
+
+Every enterprise gets a latent risk ``r`` (idiosyncratic part + industry + size effects). The
+same ``r`` drives its everyday records (late filings, short arrears, light penalties, sales and
+headcount trends) and the monthly hazard of an adverse credit event. Adverse events are drawn
+month by month from that hazard alone and written as the records the label reads:
+a 较重/严重 penalty, entry onto the 严重失信 or 失信被执行人 list, tax arrears past 90 days,
+a broken commitment (违诺) or a loan 90+ days past due. Which kind an event takes depends only on
+what the enterprise has at that moment (a loan, a pending commitment, tax records), never on
+whether it happens, so the true probability ``1 - (1 - h)^k`` over ``k`` live months is exact
+and its AUC is the best any model can reach (the oracle AUC).
+
+Generation runs in chunks of enterprises with their own random streams, so memory stays
+bounded and the output depends only on the seed and the size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from scoring.data import schema
+from scoring.data.uscc import CHARSET, check_character, make_uscc
+
+log = logging.getLogger(__name__)
+
+DIVISIONS = ("341323", "341302", "341321", "341322", "341324")  # 宿州市: 灵璧县 and neighbours
+DIVISION_WEIGHTS = (0.6, 0.1, 0.1, 0.1, 0.1)
+INDUSTRY_WEIGHTS = np.array([3, 1, 18, 1, 1, 10, 28, 4, 8, 3, 1, 4, 4, 3, 3, 1, 1, 2, 4], dtype=float)
+INDUSTRY_EFFECT = np.array(
+    [0.2, 0.3, 0.1, -0.4, 0.0, 0.35, 0.05, 0.25, 0.3, -0.2, -0.3, 0.3, -0.25, 0.0, 0.1, -0.3, -0.3, 0.15, 0.1]
+)
+SIZE_WEIGHTS = np.array([0.02, 0.10, 0.28, 0.60])  # 大型 中型 小型 微型
+SIZE_EFFECT = np.array([-0.6, -0.3, 0.0, 0.3])
+SIZE_SALES = np.array([5e7, 5e6, 6e5, 6e4])  # typical monthly declared sales (CNY)
+SIZE_HEADCOUNT = np.array([1500.0, 250.0, 35.0, 4.0])
+TAX_COVERAGE = np.array([0.99, 0.97, 0.9, 0.6])
+UTILITY_COVERAGE = {"electricity": np.array([0.99, 0.95, 0.85, 0.55]),
+                    "water": np.array([0.97, 0.9, 0.75, 0.45]),
+                    "gas": np.array([0.7, 0.45, 0.25, 0.12])}
+SI_COVERAGE = np.array([0.99, 0.98, 0.9, 0.55])
+UTILITY_PRICE = {"water": 4.1, "electricity": 0.75, "gas": 3.3}
+BANKS = ("B3413001", "B3413002", "B3413003", "B3413004", "B3413005", "B3413006")
+NAME_PLACES = ("灵璧", "宿州", "泗县", "萧县", "砀山", "埇桥", "虞姬", "尹集", "渔沟", "娄庄", "韦集", "冯庙")
+NAME_WORDS = ("恒信", "华安", "瑞丰", "金诚", "宏达", "鑫源", "永泰", "润德", "广利", "盛世", "天成", "佳和",
+              "博远", "兴旺", "正大", "美景", "新源", "同创", "汇通", "联发", "万和", "中诚", "安康", "丰禾")
+NAME_TRADES = {"A": "农业", "B": "矿业", "C": "制造", "D": "电力", "E": "水务", "F": "建筑", "G": "商贸",
+               "H": "物流", "I": "餐饮", "J": "信息技术", "K": "金融服务", "L": "置业", "M": "租赁",
+               "N": "科技", "O": "环境", "P": "教育", "Q": "健康", "R": "文化", "S": "服务"}
+ADVERSE_KINDS = ("severe_penalty", "serious_list", "executee_list", "tax_arrears", "broken_commitment",
+                 "loan_default")
+ADVERSE_WEIGHTS = np.array([0.30, 0.07, 0.16, 0.20, 0.12, 0.15])
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What to generate. The output depends on these values only."""
+
+    enterprises: int = 20_000
+    months: int = 48
+    start: str = "2022-01"
+    seed: int = 7
+    chunk_size: int = 50_000
+    error_rate: float = 0.0002
+    pilot_code_rate: float = 0.0002
+    hazard_intercept: float = -5.6
+    hazard_slope: float = 1.15
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class _Chunk:
+    """One chunk of enterprises: their attributes and every record they produce."""
+
+    def __init__(self, cfg: GeneratorConfig, index: int, offset: int, n: int, rng: np.random.Generator):
+        self.cfg, self.index, self.offset, self.n, self.rng = cfg, index, offset, n, rng
+        m = cfg.months
+        self.month_start = (np.datetime64(cfg.start, "M") + np.arange(m + 1)).astype("datetime64[D]")
+        self.extract_date = self.month_start[m]
+        self.tables: dict[str, dict[str, np.ndarray]] = {}
+
+    # ---------------------------------------------------------------- enterprises
+    def enterprises(self) -> None:
+        rng, n, m = self.rng, self.n, self.cfg.months
+        self.industry = rng.choice(len(schema.INDUSTRIES), n, p=INDUSTRY_WEIGHTS / INDUSTRY_WEIGHTS.sum())
+        self.size = rng.choice(4, n, p=SIZE_WEIGHTS)
+        entity = np.where(self.size == 3, rng.choice(3, n, p=[0.65, 0.32, 0.03]), 0)
+        entity = np.where((self.industry == 0) & (rng.random(n) < 0.3), 2, entity)
+        self.z = rng.standard_normal(n)
+        self.risk = self.z + INDUSTRY_EFFECT[self.industry] + SIZE_EFFECT[self.size]
+        self.hazard = _sigmoid(self.cfg.hazard_intercept + self.cfg.hazard_slope * self.risk)
+        # registration: most before the data window, some during it (month index may be negative)
+        new = rng.random(n) < 0.12
+        age_months = np.clip(rng.lognormal(np.log(60), 0.8, n), 4, 360).astype(int)
+        self.reg_month = np.where(new, rng.integers(0, max(m - 1, 1), n), -age_months)
+        dereg = rng.random(n) < 0.05
+        dereg_month = self.reg_month + 6 + rng.integers(0, max(m, 1), n)
+        self.dereg_month = np.where(dereg & (dereg_month < m), dereg_month, m + 10_000)
+        months = np.arange(m)
+        self.alive = (months[None, :] > self.reg_month[:, None]) & (months[None, :] < self.dereg_month[:, None])
+        base = np.datetime64(self.cfg.start, "M")
+        reg_day = rng.integers(0, 28, n)
+        reg_date = (base + self.reg_month).astype("datetime64[D]") + reg_day
+        dereg_date = (base + np.minimum(self.dereg_month, m)).astype("datetime64[D]") + rng.integers(0, 28, n)
+        capital = SIZE_SALES[self.size] * rng.lognormal(1.0, 0.9, n)
+        self.entity = entity
+        div = rng.choice(len(DIVISIONS), n, p=DIVISION_WEIGHTS)
+        self.uscc = self._codes(entity, np.array(DIVISIONS)[div])
+        names = self._names()
+        self.tables["enterprises"] = {
+            "uscc": self.uscc,
+            "name": names,
+            "entity_type": np.array(schema.ENTITY_TYPES)[entity],
+            "industry": np.array(schema.INDUSTRIES)[self.industry],
+            "division": np.array(DIVISIONS)[div],
+            "registered_capital": np.round(capital, -3),
+            "size_class": np.array(schema.SIZE_CLASSES)[self.size],
+            "registered_date": reg_date,
+            "deregistered_date": np.where(self.dereg_month < m, dereg_date, np.datetime64("NaT")),
+        }
+
+    def _codes(self, entity: np.ndarray, divisions: np.ndarray) -> np.ndarray:
+        rng, n = self.rng, self.n
+        serial = self.offset + np.arange(n)
+        # a seeded bijection of the serial keeps codes unique across chunks yet scattered
+        scrambled = (serial * 2_654_435_761 + self.cfg.seed * 97) % 100_000_000
+        codes = []
+        for k in range(n):
+            body = f"{int(scrambled[k]):08d}"
+            codes.append(make_uscc(authority="9", entity_type=str(entity[k] + 1), division=divisions[k], org_body=body))
+        out = np.array(codes, dtype=object)
+        # early pilot codes: legal but with a wrong check character (kept, warned about at ingest)
+        pilot = np.flatnonzero(rng.random(n) < self.cfg.pilot_code_rate)
+        for k in pilot:
+            good = out[k][-1]
+            wrong = CHARSET[(CHARSET.index(good) + 1 + int(rng.integers(0, 29))) % 31]
+            out[k] = out[k][:17] + wrong
+        self.pilot_codes = int(pilot.size)
+        return out
+
+    def _names(self) -> np.ndarray:
+        rng, n = self.rng, self.n
+        place = rng.integers(0, len(NAME_PLACES), n)
+        word = rng.integers(0, len(NAME_WORDS), n)
+        word2 = rng.integers(0, len(NAME_WORDS), n)
+        trades = [NAME_TRADES[schema.INDUSTRIES[i]] for i in self.industry]
+        suffix = np.where(self.size <= 1, "股份有限公司", "有限公司")
+        return np.array(
+            [
+                f"{NAME_PLACES[place[k]]}{NAME_WORDS[word[k]]}{NAME_WORDS[word2[k]][0]}{trades[k]}{suffix[k]}"
+                if self.entity[k] != 1 else f"{NAME_PLACES[place[k]]}县{NAME_WORDS[word[k]]}{trades[k]}店"
+                for k in range(n)
+            ],
+            dtype=object,
+        )
+
+    # ---------------------------------------------------------------- monthly behaviour
+    def monthly(self) -> None:
+        rng, n, m = self.rng, self.n, self.cfg.months
+        r = self.risk[:, None]
+        month_of_year = (np.datetime64(self.cfg.start, "M").astype(int) + np.arange(m)) % 12  # 0 = January
+        season = 1 + 0.12 * np.sin(2 * np.pi * (month_of_year - 3) / 12) - 0.22 * (month_of_year == 1)
+        # the business trend: riskier firms shrink (a slow, noisy drift of the log level)
+        drift = 0.004 - 0.007 * self.risk + rng.normal(0, 0.004, n)
+        level = np.log(SIZE_SALES[self.size] * rng.lognormal(0, 0.8, n))
+        walk = np.cumsum(rng.normal(0, 0.04, (n, m)), axis=1)
+        log_sales = level[:, None] + drift[:, None] * np.arange(m)[None, :] + walk
+        sales = np.exp(log_sales + rng.normal(0, 0.22, (n, m))) * season[None, :]
+        self.sales = sales
+
+        has_tax = (rng.random(n) < TAX_COVERAGE[self.size]) & (self.entity != 2)
+        self.tax_mask = self.alive & has_tax[:, None]
+        tax_rate = np.where(self.size <= 1, 0.055, 0.028) * rng.lognormal(0, 0.15, n)
+        tax_due = sales * tax_rate[:, None]
+        late = rng.random((n, m)) < _sigmoid(-3.3 + 1.0 * r)
+        short_arrears = rng.random((n, m)) < _sigmoid(-3.9 + 1.05 * r)
+        arrears = np.where(short_arrears, tax_due * rng.uniform(0.3, 1.0, (n, m)), 0.0)
+        arrears_days = np.where(short_arrears, rng.integers(5, 61, (n, m)), 0)
+        self.tax = {"due": tax_due, "late": late, "arrears": arrears, "arrears_days": arrears_days}
+
+        self.utility_mask = {}
+        self.utility = {}
+        for u, coverage in UTILITY_COVERAGE.items():
+            has = rng.random(n) < coverage[self.size]
+            self.utility_mask[u] = self.alive & has[:, None]
+            intensity = rng.lognormal(0, 0.5, n)
+            u_season = 1 + (0.18 if u == "electricity" else 0.1) * np.cos(2 * np.pi * (month_of_year - 7) / 6)
+            if u == "gas":
+                u_season = 1 + 0.4 * np.cos(2 * np.pi * month_of_year / 12)
+            usage = (sales / season[None, :]) ** 0.8 * intensity[:, None] * 0.05 * u_season[None, :]
+            usage = usage * rng.lognormal(0, 0.1, (n, m))
+            billed = usage * UTILITY_PRICE[u]
+            late_pay = rng.random((n, m)) < _sigmoid(-3.6 + 0.95 * r)
+            paid = np.where(late_pay, billed * rng.uniform(0, 0.7, (n, m)), billed)
+            self.utility[u] = {"usage": usage, "billed": billed, "paid": paid}
+
+        has_si = rng.random(n) < SI_COVERAGE[self.size]
+        self.si_mask = self.alive & has_si[:, None]
+        head_level = np.log(SIZE_HEADCOUNT[self.size] * rng.lognormal(0, 0.5, n))
+        head_drift = 0.6 * drift + rng.normal(0, 0.002, n)
+        head = np.exp(head_level[:, None] + head_drift[:, None] * np.arange(m)[None, :]
+                      + 0.5 * walk + rng.normal(0, 0.05, (n, m)))
+        self.headcount = np.maximum(1, np.round(head)).astype(int)
+        si_arrears = rng.random((n, m)) < _sigmoid(-4.0 + 0.85 * r)
+        self.si_arrears = np.where(si_arrears, self.headcount * rng.uniform(300, 1200, (n, m)), 0.0)
+
+    # ---------------------------------------------------------------- event records
+    def records(self) -> None:
+        rng, n, m = self.rng, self.n, self.cfg.months
+        r = self.risk
+        ms = self.month_start
+        # light and general penalties: a Poisson rate rising with risk
+        lam = np.exp(-4.6 + 0.8 * r + 0.25 * (self.size <= 1))[:, None] * self.alive
+        counts = rng.poisson(lam)
+        pi, pm = np.nonzero(counts)
+        reps = counts[pi, pm]
+        pi, pm = np.repeat(pi, reps), np.repeat(pm, reps)
+        severity = np.where(rng.random(pi.size) < 0.6, "轻微", "一般")
+        pen = {
+            "i": pi, "month": pm, "severity": severity,
+            "amount": np.where(severity == "轻微", 1, 8) * 1000 * (1 + rng.pareto(1.8, pi.size)),
+        }
+        self.penalty_parts = [pen]
+
+        # commitments: pledges with a resolution month; broken ones are adverse events below
+        lam_c = (0.03 * (1 + (self.size <= 2)))[:, None] * self.alive
+        c_counts = rng.poisson(lam_c)
+        ci, cm = np.nonzero(c_counts)
+        self.commit = {
+            "i": ci, "month": cm,
+            "type": rng.choice(len(schema.COMMITMENT_TYPES), ci.size, p=[0.35, 0.3, 0.25, 0.1]),
+            "resolve_month": cm + rng.integers(3, 13, ci.size),
+            "broken_month": np.full(ci.size, -1),
+        }
+
+        # loans from the partner banks; riskier firms borrow a little less often
+        lam_l = (0.010 * np.exp(-0.3 * r) * (1 + (self.size <= 2)))[:, None] * self.alive
+        l_counts = np.minimum(rng.poisson(lam_l), 1)
+        li, lm = np.nonzero(l_counts)
+        term = rng.choice([6, 12, 12, 12, 24], li.size)
+        self.loan = {
+            "i": li, "month": lm, "term": term,
+            "amount": np.round(np.maximum(5e4, self.sales[li, lm] * rng.uniform(0.5, 3.0, li.size)), -4),
+            "bank": rng.integers(0, len(BANKS), li.size),
+            "default_month": np.full(li.size, -1),
+        }
+
+        # adverse events: month by month from the hazard alone
+        events = (rng.random((n, m)) < self.hazard[:, None]) & self.alive
+        ei, em = np.nonzero(events)
+        loans_by_firm = _index_by(self.loan["i"])
+        commits_by_firm = _index_by(self.commit["i"])
+        on_serious_until = np.full(n, -1)
+        kinds = []
+        for i, mo in zip(ei.tolist(), em.tolist(), strict=True):
+            available = np.ones(len(ADVERSE_KINDS), dtype=bool)
+            available[1] = on_serious_until[i] < mo
+            available[3] = bool(self.tax_mask[i, mo])
+            pending = [c for c in commits_by_firm.get(i, ())
+                       if self.commit["month"][c] < mo <= self.commit["resolve_month"][c]
+                       and self.commit["broken_month"][c] < 0]
+            available[4] = bool(pending)
+            active = [k for k in loans_by_firm.get(i, ())
+                      if self.loan["month"][k] < mo < self.loan["month"][k] + self.loan["term"][k]
+                      and self.loan["default_month"][k] < 0]
+            available[5] = bool(active)
+            w = ADVERSE_WEIGHTS * available
+            kind = int(rng.choice(len(ADVERSE_KINDS), p=w / w.sum()))
+            kinds.append(kind)
+            if kind == 1:
+                on_serious_until[i] = mo + 36
+            elif kind == 4:
+                self.commit["broken_month"][pending[0]] = mo
+            elif kind == 5:
+                self.loan["default_month"][active[0]] = mo
+        kinds_arr = np.array(kinds, dtype=int)
+        self.events = {"i": ei, "month": em, "kind": kinds_arr}
+
+        sev = kinds_arr == 0
+        si_, sm_ = ei[sev], em[sev]
+        severity = np.where(rng.random(si_.size) < 0.7, "较重", "严重")
+        self.penalty_parts.append({
+            "i": si_, "month": sm_, "severity": severity,
+            "amount": np.where(severity == "较重", 5e4, 2e5) * (1 + rng.pareto(1.5, si_.size)),
+        })
+        tax_ev = kinds_arr == 3
+        ti, tm = ei[tax_ev], em[tax_ev]
+        # the first month past 90 days; it stays unpaid one or two more months, then is cleared
+        self.tax["arrears_days"][ti, tm] = rng.integers(91, 120, ti.size)
+        self.tax["arrears"][ti, tm] = self.tax["due"][ti, tm] * rng.uniform(1.0, 3.0, ti.size)
+        for extra in (1, 2):
+            more = (tm + extra < m) & (rng.random(ti.size) < 0.6 / extra)
+            ti2, tm2 = ti[more], tm[more] + extra
+            self.tax["arrears_days"][ti2, tm2] = np.maximum(self.tax["arrears_days"][ti2, tm2 - 1] + 30, 121)
+            self.tax["arrears"][ti2, tm2] = self.tax["arrears"][ti2, tm2 - 1]
+        lists = (kinds_arr == 1) | (kinds_arr == 2)
+        self.list_events = {"i": ei[lists], "month": em[lists], "serious": kinds_arr[lists] == 1}
+
+    # ---------------------------------------------------------------- tables
+    def build_tables(self) -> None:
+        rng, m, ms = self.rng, self.cfg.months, self.month_start
+        period_of = (np.datetime64(self.cfg.start, "M") + np.arange(-1, m)).astype("datetime64[D]")
+
+        def day(month: np.ndarray, lo: int = 0, hi: int = 28) -> np.ndarray:
+            return ms[month] + rng.integers(lo, hi, month.size)
+
+        # a record dated in month k reports period k-1 (declared or billed the month after)
+        ti, tm = np.nonzero(self.tax_mask & (np.arange(m)[None, :] > self.reg_month[:, None] + 1))
+        late = self.tax["late"][ti, tm]
+        filed = ms[tm] + np.where(late, rng.integers(15, 28, ti.size), rng.integers(0, 15, ti.size))
+        due = self.tax["due"][ti, tm]
+        self.tables["tax_monthly"] = {
+            "uscc": self.uscc[ti], "period": period_of[tm], "filed_date": filed,
+            "declared_sales": np.round(self.sales[ti, tm], 2), "tax_paid": np.round(due - np.minimum(due, self.tax["arrears"][ti, tm]), 2),
+            "arrears": np.round(self.tax["arrears"][ti, tm], 2), "arrears_days": self.tax["arrears_days"][ti, tm].astype(np.int32),
+            "late_filing": late,
+        }
+        parts = []
+        for u in schema.UTILITIES:
+            ui, um = np.nonzero(self.utility_mask[u] & (np.arange(m)[None, :] > self.reg_month[:, None] + 1))
+            d = self.utility[u]
+            billed, paid = d["billed"][ui, um], d["paid"][ui, um]
+            parts.append({
+                "uscc": self.uscc[ui], "utility": np.full(ui.size, u, dtype=object), "period": period_of[um],
+                "bill_date": day(um, 0, 6), "usage": np.round(d["usage"][ui, um], 1), "billed": np.round(billed, 2),
+                "paid": np.round(paid, 2), "arrears": np.round(billed - paid, 2),
+            })
+        self.tables["utility_monthly"] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        si, sm = np.nonzero(self.si_mask)
+        self.tables["social_insurance_monthly"] = {
+            "uscc": self.uscc[si], "period": ms[sm], "report_date": ms[sm] + 27,
+            "headcount": self.headcount[si, sm].astype(np.int32), "arrears": np.round(self.si_arrears[si, sm], 2),
+        }
+
+        pen = {k: np.concatenate([p[k] for p in self.penalty_parts]) for k in self.penalty_parts[0]}
+        n_pen = pen["i"].size
+        decision = day(pen["month"])
+        adverse = np.isin(pen["severity"], schema.ADVERSE_SEVERITIES)
+        repaired = rng.random(n_pen) < np.where(adverse, 0.25, 0.45)
+        repair = decision + np.where(adverse, rng.integers(365, 1100, n_pen), rng.integers(90, 540, n_pen))
+        repair_known = repaired & (repair < self.extract_date)
+        self.tables["penalties"] = {
+            "penalty_id": _ids("CF", self.index, n_pen),
+            "uscc": self.uscc[pen["i"]],
+            "domain": np.array(schema.PENALTY_DOMAINS)[rng.choice(len(schema.PENALTY_DOMAINS), n_pen,
+                                                                  p=[0.3, 0.15, 0.15, 0.12, 0.1, 0.08, 0.05, 0.05])],
+            "severity": pen["severity"], "amount": np.round(pen["amount"], -1), "decision_date": decision,
+            "repair_date": np.where(repair_known, repair, np.datetime64("NaT")),
+        }
+
+        c = self.commit
+        n_c = c["i"].size
+        commit_date = day(c["month"])
+        broken = c["broken_month"] >= 0
+        resolve_month = np.where(broken, c["broken_month"], c["resolve_month"])
+        resolve_date = ms[np.minimum(resolve_month, m)] + rng.integers(0, 28, n_c)
+        known = resolve_date < self.extract_date
+        self.tables["commitments"] = {
+            "commitment_id": _ids("CN", self.index, n_c),
+            "uscc": self.uscc[c["i"]],
+            "commitment_type": np.array(schema.COMMITMENT_TYPES)[c["type"]],
+            "commit_date": commit_date,
+            "outcome": np.where(known, np.where(broken, "违诺", "履约"), "在途"),
+            "outcome_date": np.where(known, resolve_date, np.datetime64("NaT")),
+        }
+
+        le = self.list_events
+        n_l = le["i"].size
+        entry = day(le["month"])
+        stay = np.where(le["serious"], rng.integers(365, 1100, n_l), rng.integers(90, 730, n_l))
+        exit_ = entry + stay
+        self.tables["dishonesty_lists"] = {
+            "list_entry_id": _ids("SX", self.index, n_l),
+            "uscc": self.uscc[le["i"]],
+            "list_type": np.where(le["serious"], schema.SERIOUS_LIST, schema.EXECUTEE_LIST),
+            "entry_date": entry,
+            "exit_date": np.where(exit_ < self.extract_date, exit_, np.datetime64("NaT")),
+        }
+
+        lo = self.loan
+        n_lo = lo["i"].size
+        start = day(lo["month"])
+        maturity = (start.astype("datetime64[M]") + lo["term"]).astype("datetime64[D]") + (start - start.astype("datetime64[M]").astype("datetime64[D]"))
+        defaulted = lo["default_month"] >= 0
+        dpd90 = ms[np.maximum(lo["default_month"], 0)] + rng.integers(0, 28, n_lo)
+        dpd90_known = defaulted & (dpd90 < self.extract_date)
+        minor = rng.random(n_lo) < _sigmoid(-2.5 + self.risk[lo["i"]])
+        matured = maturity < self.extract_date
+        max_dpd = np.where(dpd90_known, rng.integers(90, 360, n_lo), np.where(minor, rng.integers(1, 60, n_lo), 0))
+        settled = matured & ~defaulted
+        self.tables["loans"] = {
+            "loan_id": _ids("LN", self.index, n_lo),
+            "uscc": self.uscc[lo["i"]],
+            "bank_id": np.array(BANKS)[lo["bank"]],
+            "start_date": start, "maturity_date": maturity, "amount": lo["amount"],
+            "max_dpd": max_dpd.astype(np.int32),
+            "dpd90_date": np.where(dpd90_known, dpd90, np.datetime64("NaT")),
+            "settled_date": np.where(settled, maturity + rng.integers(-20, 1, n_lo), np.datetime64("NaT")),
+            "status": np.where(dpd90_known, "违约", np.where(settled, "结清", np.where(minor & ~matured, "逾期", "正常"))),
+        }
+        self.tables["synthetic_truth"] = {
+            "uscc": self.uscc, "latent_risk": np.round(self.risk, 6), "monthly_hazard": self.hazard,
+            "p_adverse_12m": 1 - (1 - self.hazard) ** 12,
+        }
+
+
+def _ids(prefix: str, chunk: int, n: int) -> np.ndarray:
+    return np.array([f"{prefix}{chunk:04d}{k:07d}" for k in range(n)], dtype=object)
+
+
+def _index_by(owner: np.ndarray) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for k, i in enumerate(owner.tolist()):
+        out.setdefault(i, []).append(k)
+    return out
+
+
+# ---------------------------------------------------------------------------- output
+
+def _inject_errors(
+    table: schema.Table, data: dict[str, np.ndarray], rng: np.random.Generator, rate: float, extract_date: np.datetime64
+) -> dict[str, int]:
+    """Corrupt a few rows the way real exchange files are corrupted; return how many of each kind.
+
+    Ingestion must quarantine every one of them, so the manifest records the counts.
+    """
+    n = len(data["uscc"])
+    hit = np.flatnonzero(rng.random(n) < rate)
+    kinds = rng.integers(0, 4, hit.size)
+    amount_cols = [c.name for c in table.columns if c.non_negative and c.dtype == "DOUBLE"]
+    counts = {"bad_uscc": 0, "unknown_enterprise": 0, "negative_amount": 0, "impossible_date": 0}
+    uscc = data["uscc"]
+    for row, kind in zip(hit.tolist(), kinds.tolist(), strict=True):
+        if kind == 0:
+            pos = int(rng.integers(0, 18))
+            uscc[row] = uscc[row][:pos] + "O" + uscc[row][pos + 1 :]  # 'O' is never allowed
+            counts["bad_uscc"] += 1
+        elif kind == 1:
+            body = f"{int(rng.integers(0, 10**8)):08d}"
+            uscc[row] = make_uscc(authority="9", entity_type="1", division="110105", org_body=body)
+            counts["unknown_enterprise"] += 1
+        elif kind == 2 and amount_cols:
+            col = amount_cols[int(rng.integers(0, len(amount_cols)))]
+            data[col][row] = -abs(data[col][row]) - 1.0
+            counts["negative_amount"] += 1
+        elif table.date_column:
+            data[table.date_column][row] = extract_date + int(rng.integers(200, 2000))
+            counts["impossible_date"] += 1
+    return {k: v for k, v in counts.items() if v}
+
+
+def _arrow(table: schema.Table, data: dict[str, np.ndarray]) -> pa.Table:
+    types = {"VARCHAR": pa.string(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "DATE": pa.date32(),
+             "BOOLEAN": pa.bool_()}
+    arrays = []
+    for col in table.columns:
+        values = data[col.name]
+        if col.dtype == "DATE":
+            values = values.astype("datetime64[D]")
+            arrays.append(pa.array(values, type=pa.date32(), mask=np.isnat(values)))
+        else:
+            arrays.append(pa.array(values, type=types[col.dtype]))
+    return pa.Table.from_arrays(arrays, names=table.column_names)
+
+
+def iter_chunks(cfg: GeneratorConfig) -> Iterator[_Chunk]:
+    """Generate the enterprises chunk by chunk; each chunk has its own seeded random stream."""
+    streams = np.random.SeedSequence(cfg.seed).spawn((cfg.enterprises + cfg.chunk_size - 1) // cfg.chunk_size)
+    for index, stream in enumerate(streams):
+        offset = index * cfg.chunk_size
+        n = min(cfg.chunk_size, cfg.enterprises - offset)
+        chunk = _Chunk(cfg, index, offset, n, np.random.default_rng(stream))
+        chunk.enterprises()
+        chunk.monthly()
+        chunk.records()
+        chunk.build_tables()
+        yield chunk
+
+
+def generate(cfg: GeneratorConfig, out: Path, progress: Callable[[int], None] | None = None) -> dict:
+    """Write every table as Parquet under ``out`` plus ``manifest.json``; return the manifest."""
+    out.mkdir(parents=True, exist_ok=True)
+    writers: dict[str, pq.ParquetWriter] = {}
+    rows: dict[str, int] = {name: 0 for name in schema.TABLES}
+    injected: dict[str, dict[str, int]] = {}
+    pilot = 0
+    events = 0
+    extract_date = None
+    error_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 1]))
+    try:
+        for chunk in iter_chunks(cfg):
+            extract_date = chunk.extract_date
+            pilot += chunk.pilot_codes
+            events += int(chunk.events["i"].size)
+            for name, data in chunk.tables.items():
+                table = schema.TABLES[name]
+                if name in schema.RECORD_TABLES and cfg.error_rate > 0:
+                    for kind, k in _inject_errors(table, data, error_rng, cfg.error_rate, chunk.extract_date).items():
+                        injected.setdefault(name, {}).setdefault(kind, 0)
+                        injected[name][kind] += k
+                arrow = _arrow(table, data)
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(out / f"{name}.parquet", arrow.schema, compression="zstd")
+                writers[name].write_table(arrow)
+                rows[name] += arrow.num_rows
+            if progress:
+                progress(chunk.n)
+    finally:
+        for w in writers.values():
+            w.close()
+    manifest = {
+        "generator": asdict(cfg),
+        "data_start": str(np.datetime64(cfg.start, "M").astype("datetime64[D]")),
+        "extract_date": str(extract_date),
+        "rows": rows,
+        "adverse_events": events,
+        "pilot_codes": pilot,
+        "injected_errors": injected,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+    log.info("generated %s enterprises into %s", cfg.enterprises, out)
+    return manifest
