@@ -181,8 +181,8 @@ class _Chunk:
         self.tax_mask = self.alive & has_tax[:, None]
         tax_rate = np.where(self.size <= 1, 0.055, 0.028) * rng.lognormal(0, 0.15, n)
         tax_due = sales * tax_rate[:, None]
-        late = rng.random((n, m)) < _sigmoid(-3.3 + 1.0 * r)
-        short_arrears = rng.random((n, m)) < _sigmoid(-3.9 + 1.05 * r)
+        late = rng.random((n, m)) < _sigmoid(-3.5 + 1.3 * r)
+        short_arrears = rng.random((n, m)) < _sigmoid(-4.1 + 1.3 * r)
         arrears = np.where(short_arrears, tax_due * rng.uniform(0.3, 1.0, (n, m)), 0.0)
         arrears_days = np.where(short_arrears, rng.integers(5, 61, (n, m)), 0)
         self.tax = {"due": tax_due, "late": late, "arrears": arrears, "arrears_days": arrears_days}
@@ -199,7 +199,7 @@ class _Chunk:
             usage = (sales / season[None, :]) ** 0.8 * intensity[:, None] * 0.05 * u_season[None, :]
             usage = usage * rng.lognormal(0, 0.1, (n, m))
             billed = usage * UTILITY_PRICE[u]
-            late_pay = rng.random((n, m)) < _sigmoid(-3.6 + 0.95 * r)
+            late_pay = rng.random((n, m)) < _sigmoid(-3.8 + 1.25 * r)
             paid = np.where(late_pay, billed * rng.uniform(0, 0.7, (n, m)), billed)
             self.utility[u] = {"usage": usage, "billed": billed, "paid": paid}
 
@@ -210,7 +210,7 @@ class _Chunk:
         head = np.exp(head_level[:, None] + head_drift[:, None] * np.arange(m)[None, :]
                       + 0.5 * walk + rng.normal(0, 0.05, (n, m)))
         self.headcount = np.maximum(1, np.round(head)).astype(int)
-        si_arrears = rng.random((n, m)) < _sigmoid(-4.0 + 0.85 * r)
+        si_arrears = rng.random((n, m)) < _sigmoid(-4.2 + 1.2 * r)
         self.si_arrears = np.where(si_arrears, self.headcount * rng.uniform(300, 1200, (n, m)), 0.0)
 
     # ---------------------------------------------------------------- event records
@@ -219,7 +219,7 @@ class _Chunk:
         r = self.risk
         ms = self.month_start
         # light and general penalties: a Poisson rate rising with risk
-        lam = np.exp(-4.6 + 0.8 * r + 0.25 * (self.size <= 1))[:, None] * self.alive
+        lam = np.exp(-4.7 + 1.0 * r + 0.25 * (self.size <= 1))[:, None] * self.alive
         counts = rng.poisson(lam)
         pi, pm = np.nonzero(counts)
         reps = counts[pi, pm]

@@ -1,0 +1,1 @@
+"""Platform data: record schemas, the synthetic generator, validated ingestion."""

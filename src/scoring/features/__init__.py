@@ -1,0 +1,1 @@
+"""Feature catalog and point-in-time feature snapshots."""

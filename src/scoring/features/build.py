@@ -1,0 +1,156 @@
+"""Point-in-time feature snapshots, computed set-based in DuckDB from the catalog.
+
+A snapshot at ``as_of`` describes every enterprise registered before ``as_of`` and not
+deregistered before it, using only records dated strictly before ``as_of``: each feature
+reads its own date column (the decision, filing, billing or outcome date), and a record
+whose change is dated later (a list exit, a repair) is seen as it stood before that change.
+A penalty repaired (信用修复) before ``as_of`` no longer counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+
+import duckdb
+import pandas as pd
+
+from scoring.features.catalog import Catalog, Feature
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_TABLE = "feature_snapshots"
+
+
+def _date(d: dt.date) -> str:
+    return f"DATE '{d.isoformat()}'"
+
+
+def _months_before(as_of: str, months: int) -> str:
+    return f"({as_of} - INTERVAL {months} MONTH)"
+
+
+def _aggregate(f: Feature, date_col: str, as_of: str, end_col: str | None) -> str:
+    col = f.column
+    return {
+        "count": "count(*)",
+        "sum": f"sum({col})",
+        "max": f"max({col})",
+        "min": f"min({col})",
+        "mean": f"avg({col})",
+        "count_distinct": f"count(DISTINCT {col})",
+        "last": f"arg_max({col}, {date_col})",
+        "months_since_last": f"date_diff('month', max({date_col}), {as_of})",
+        "active": "CAST(count(*) > 0 AS INTEGER)",
+        "expression": f.expression or "",
+    }[f.aggregation].replace("AS_OF", as_of)
+
+
+def _group_key(catalog: Catalog, f: Feature) -> tuple:
+    src = catalog.sources[f.source]
+    return (f.source, f.date or src.date, f.window_months, f.offset_months, f.filter, f.end)
+
+
+def feature_sql(catalog: Catalog, as_of: dt.date) -> str:
+    """The one SQL statement that builds the snapshot at ``as_of`` (records dated < as_of only)."""
+    a = _date(as_of)
+    groups: dict[tuple, list[Feature]] = defaultdict(list)
+    static, derived = [], []
+    for f in catalog.features:
+        if f.aggregation in ("expression", "category") and f.source == "enterprises":
+            static.append(f)
+        elif f.aggregation == "derived":
+            derived.append(f)
+        else:
+            groups[_group_key(catalog, f)].append(f)
+
+    ctes = [
+        f"""population AS (
+            SELECT * FROM enterprises
+            WHERE registered_date < {a} AND (deregistered_date IS NULL OR deregistered_date >= {a}))"""
+    ]
+    joins, selects = [], []
+    for f in static:
+        selects.append(f"{(f.expression or '').replace('AS_OF', a)} AS {f.name}")
+    for k, ((source, date_col, window, offset, flt, end), feats) in enumerate(groups.items()):
+        src = catalog.sources[source]
+        upper = _months_before(a, offset) if offset else a
+        where = [f"{date_col} < {upper}"]
+        if window:
+            where.append(f"{date_col} >= {_months_before(a, window + offset)}")
+        if src.repaired_from:
+            # 信用修复: a repair dated before as_of removes the record from every feature
+            where.append(f"({src.repaired_from} IS NULL OR {src.repaired_from} >= {a})")
+        if flt:
+            where.append(f"({flt.replace('AS_OF', a)})")
+        if end:
+            where.append(f"({end} IS NULL OR {end} >= {a})")
+        aggs = ", ".join(f"{_aggregate(f, date_col, a, end)} AS {f.name}" for f in feats)
+        ctes.append(
+            f"g{k} AS (SELECT uscc, {aggs} FROM {src.table} WHERE {' AND '.join(where)} GROUP BY uscc)"
+        )
+        joins.append(f"LEFT JOIN g{k} ON g{k}.uscc = p.uscc")
+        for f in feats:
+            value = f"g{k}.{f.name}"
+            if f.default is not None:
+                value = f"coalesce({value}, {f.default})"
+            selects.append(f"CAST({value} AS DOUBLE) AS {f.name}")
+    base = (
+        f"SELECT p.uscc, {a} AS as_of, {', '.join(selects)} FROM population p {' '.join(joins)}"
+    )
+    derived_sql = ", ".join(f"CAST({f.expression} AS DOUBLE) AS {f.name}" for f in derived)
+    names = ", ".join(f.name for f in catalog.features)
+    return (
+        f"WITH {', '.join(ctes)}, base AS ({base}) "
+        f"SELECT uscc, as_of, {names} FROM (SELECT *{', ' + derived_sql if derived_sql else ''} FROM base) "
+        "ORDER BY uscc"
+    )
+
+
+def build_features(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt.date) -> pd.DataFrame:
+    """Compute the snapshot at ``as_of`` and return it (one row per live enterprise).
+
+    Reads only records dated strictly before ``as_of`` (see the module docstring).
+    """
+    return con.execute(feature_sql(catalog, as_of)).df()
+
+
+def _prepare_table(con: duckdb.DuckDBPyConnection, catalog: Catalog, sql: str) -> None:
+    """Create the snapshot table; drop it first when it was built from another catalog."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [SNAPSHOT_TABLE]
+    ).fetchone()[0]  # type: ignore[index]
+    if exists:
+        cols = [r[0] for r in con.execute(f"DESCRIBE {SNAPSHOT_TABLE}").fetchall()]
+        if cols == ["uscc", "as_of", *(f.name for f in catalog.features)]:
+            return
+        # the catalog changed: snapshots built from the old one no longer match and are rebuilt on demand
+        log.warning("feature catalog changed; dropping stored snapshots")
+        con.execute(f"DROP TABLE {SNAPSHOT_TABLE}")
+    con.execute(f"CREATE TABLE {SNAPSHOT_TABLE} AS {sql} LIMIT 0")
+
+
+def store_snapshot(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt.date) -> int:
+    """Build the snapshot at ``as_of`` into the warehouse table, replacing an earlier build; return its rows."""
+    sql = feature_sql(catalog, as_of)
+    _prepare_table(con, catalog, sql)
+    con.execute(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [as_of])
+    con.execute(f"INSERT INTO {SNAPSHOT_TABLE} {sql}")
+    return con.execute(f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [as_of]).fetchone()[0]  # type: ignore[index]
+
+
+def load_snapshot(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt.date) -> pd.DataFrame:
+    """The stored snapshot at ``as_of``, building it first when it is missing or stale."""
+    _prepare_table(con, catalog, feature_sql(catalog, as_of))
+    have = con.execute(f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [as_of]).fetchone()[0]  # type: ignore[index]
+    if not have:
+        store_snapshot(con, catalog, as_of=as_of)
+    return con.execute(f"SELECT * FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY uscc", [as_of]).df()
+
+
+def stored_as_of_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+    try:
+        return [r[0] for r in con.execute(f"SELECT DISTINCT as_of FROM {SNAPSHOT_TABLE} ORDER BY 1").fetchall()]
+    except duckdb.CatalogException:
+        return []

@@ -1,0 +1,181 @@
+"""The feature catalog (features/catalog.yaml) read into strict pydantic models.
+
+A typo in the catalog is an error that names the file and the entry; so is a reason template
+that names a feature the catalog does not have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scoring.data import schema
+
+
+class CatalogError(ValueError):
+    """The catalog file is invalid; the message names the file and the entry."""
+
+
+class Monotone(StrEnum):
+    INCREASING = "increasing"  # a higher value may only raise the risk
+    DECREASING = "decreasing"
+    NONE = "none"
+
+    @property
+    def constraint(self) -> int:
+        return {"increasing": 1, "decreasing": -1, "none": 0}[self.value]
+
+
+Aggregation = Literal[
+    "count", "sum", "max", "min", "mean", "count_distinct", "last", "months_since_last", "active", "expression",
+    "category", "derived",
+]
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    table: str
+    date: str
+    repaired_from: str | None = None
+
+    @model_validator(mode="after")
+    def _known_table(self) -> Source:
+        if self.table not in schema.TABLES:
+            raise ValueError(f"unknown table {self.table!r}")
+        cols = schema.TABLES[self.table].column_names
+        for c in (self.date, self.repaired_from):
+            if c is not None and c not in cols:
+                raise ValueError(f"table {self.table} has no column {c!r}")
+        return self
+
+
+class Feature(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label_zh: str
+    source: str
+    aggregation: Aggregation
+    window_months: int | None = Field(default=None, gt=0)
+    offset_months: int = Field(default=0, ge=0)
+    column: str | None = None
+    expression: str | None = None
+    filter: str | None = None
+    date: str | None = None
+    end: str | None = None
+    categories: list[str] | None = None
+    default: float | None = None
+    unit: str | None = None
+    monotone: Monotone
+    monotone_reason: str
+    reason_template: str
+    missing_template: str | None = None
+    absent_template: str | None = None
+    in_model: bool = True
+
+    @model_validator(mode="after")
+    def _shape(self) -> Feature:
+        needs_column = {"sum", "max", "min", "mean", "count_distinct", "last"}
+        if self.aggregation in needs_column and not self.column:
+            raise ValueError(f"aggregation {self.aggregation} needs `column`")
+        if self.aggregation in {"expression", "derived", "category"} and not self.expression:
+            raise ValueError(f"aggregation {self.aggregation} needs `expression`")
+        if self.aggregation == "category":
+            if not self.categories:
+                raise ValueError("a category feature needs `categories`")
+            if self.monotone != Monotone.NONE:
+                raise ValueError("a category feature cannot be monotone")
+        if self.aggregation == "active" and not self.end:
+            raise ValueError("aggregation active needs `end` (the column that ends the record)")
+        return self
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.aggregation == "category"
+
+    def template_names(self, template: str | None = None) -> set[str]:
+        names = set()
+        for _, field, _, _ in string.Formatter().parse(template or self.reason_template):
+            if field:
+                names.add(re.split(r"[.\[]", field)[0])
+        return names
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    sources: dict[str, Source]
+    features: list[Feature]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Catalog:
+        names = [f.name for f in self.features]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"duplicate feature names {sorted(dupes)}")
+        known = set(names) | {"value"}
+        base = {f.name for f in self.features if f.aggregation != "derived"}
+        for f in self.features:
+            where = f"feature {f.name!r}"
+            if f.source not in self.sources:
+                raise ValueError(f"{where}: unknown source {f.source!r}")
+            table = schema.TABLES[self.sources[f.source].table]
+            for c in (f.column, f.date, f.end):
+                if c is not None and c not in table.column_names:
+                    raise ValueError(f"{where}: table {table.name} has no column {c!r}")
+            for template in (f.reason_template, f.missing_template, f.absent_template):
+                if template is None:
+                    continue
+                unknown = f.template_names(template) - known
+                if unknown:
+                    raise ValueError(f"{where}: template names unknown values {sorted(unknown)}")
+            if f.aggregation == "derived":
+                refs = set(re.findall(r"[a-z][a-z0-9_]*", f.expression or "")) & set(names)
+                if not refs or not refs <= base:
+                    raise ValueError(f"{where}: a derived expression must reference non-derived features only")
+        return self
+
+    @property
+    def model_features(self) -> list[Feature]:
+        """Features the models use, in catalog order (this order is the model's column order)."""
+        return [f for f in self.features if f.in_model]
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and validate the catalog; errors name the file and the entry."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError(f"{path}: cannot read the catalog: {exc}") from exc
+    try:
+        return Catalog.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = list(err["loc"])
+            if len(loc) >= 2 and loc[0] == "features" and isinstance(loc[1], int):
+                entry = raw["features"][loc[1]]
+                name = entry.get("name", f"#{loc[1]}") if isinstance(entry, dict) else f"#{loc[1]}"
+                loc = [f"features[{name}]", *loc[2:]]
+            lines.append(f"{path}: {'.'.join(map(str, loc))}: {err['msg']}")
+        raise CatalogError("\n".join(lines)) from exc
+
+
+def catalog_hash(path: Path) -> str:
+    """A short content hash recorded with every model trained on this catalog."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

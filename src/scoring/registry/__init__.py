@@ -1,0 +1,1 @@
+"""The registered model: what is stored in MLflow and how it turns features into a decision."""

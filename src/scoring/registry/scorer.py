@@ -1,0 +1,175 @@
+"""The scorer: a LightGBM booster plus what turns its margin into a decision.
+
+Margin -> Platt-calibrated log-odds of an adverse event -> probability -> 0-1000 score by
+points-to-double-odds -> grade A/B/C/D by bands -> policy overrides. Because calibration is
+linear in the margin, TreeSHAP contributions from the booster stay additive all the way to the
+score: each feature's contribution in score points is ``-factor * slope * shap``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+
+class ScoreScaling(BaseModel):
+    """Points to double the odds: ``score = offset + factor * ln(good:bad odds)``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_score: float
+    base_odds: float
+    pdo: float
+    min: float = 0
+    max: float = 1000
+
+    @property
+    def factor(self) -> float:
+        return self.pdo / math.log(2)
+
+    @property
+    def offset(self) -> float:
+        return self.base_score - self.factor * math.log(self.base_odds)
+
+
+class GradeBand(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grade: str
+    label_zh: str
+    min_score: float
+
+
+class Override(BaseModel):
+    """A policy rule that forces a grade when a (binary) feature is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str
+    feature: str
+    grade: str
+    reason_zh: str
+
+
+class Calibration(BaseModel):
+    """Platt scaling: ``logit(p) = intercept + slope * margin``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intercept: float
+    slope: float
+
+
+class ScorerConfig(BaseModel):
+    """Everything besides the booster that a registered model needs to decide; stored as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str
+    features: list[str]
+    labels_zh: dict[str, str]
+    categories: dict[str, list[str]]
+    monotone: dict[str, int]
+    calibration: Calibration
+    score: ScoreScaling
+    grades: list[GradeBand]
+    overrides: list[Override]
+    lineage: dict[str, Any]
+
+
+def encode_matrix(frame: pd.DataFrame, features: list[str], categories: dict[str, list[str]]) -> np.ndarray:
+    """Feature rows as a float matrix in ``features`` order; a category becomes its code, unknown NaN."""
+    out = np.empty((len(frame), len(features)), dtype=np.float64)
+    for j, name in enumerate(features):
+        cats = categories.get(name)
+        if cats is not None:
+            codes = pd.Categorical(frame[name], categories=cats).codes.astype(np.float64)
+            codes[codes < 0] = np.nan
+            out[:, j] = codes
+        else:
+            out[:, j] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+class Scorer:
+    """Applies a booster and its config to feature rows. Built once per model version."""
+
+    def __init__(self, booster: lgb.Booster, config: ScorerConfig):
+        if config.calibration.slope <= 0:
+            raise ValueError("calibration slope must be positive, or the score would not order risk")
+        if list(booster.feature_name()) != config.features:
+            raise ValueError("the booster's features differ from the scorer config's")
+        self.booster = booster
+        self.config = config
+        self._bands = sorted(config.grades, key=lambda g: -g.min_score)
+        self._index = {name: i for i, name in enumerate(config.features)}
+
+    # ------------------------------------------------------------------ inputs
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """Feature rows as the float matrix the booster takes (categories as their codes)."""
+        return encode_matrix(frame, self.config.features, self.config.categories)
+
+    # ------------------------------------------------------------------ outputs
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.booster.predict(x, raw_score=True))
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        c = self.config.calibration
+        return c.intercept + c.slope * self.margin(x)
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit(x)))
+
+    def score_from_logit(self, logit: np.ndarray) -> np.ndarray:
+        s = self.config.score
+        return np.clip(np.round(s.offset - s.factor * logit), s.min, s.max)
+
+    def grades(self, scores: np.ndarray) -> np.ndarray:
+        out = np.full(scores.shape, self._bands[-1].grade, dtype=object)
+        for band in reversed(self._bands):
+            out[scores >= band.min_score] = band.grade
+        return out
+
+    def overrides_for(self, x_row: np.ndarray) -> list[Override]:
+        """The policy overrides that apply to one feature row."""
+        hits = []
+        for rule in self.config.overrides:
+            value = x_row[self._index[rule.feature]]
+            if not np.isnan(value) and value > 0:
+                hits.append(rule)
+        return hits
+
+    def decide(self, x: np.ndarray) -> pd.DataFrame:
+        """Probability, score, model grade and final grade (after overrides) per row."""
+        logit = self.logit(x)
+        prob = 1.0 / (1.0 + np.exp(-logit))
+        score = self.score_from_logit(logit)
+        model_grade = self.grades(score)
+        final = model_grade.copy()
+        order = [b.grade for b in self._bands]
+        for rule in self.config.overrides:
+            col = x[:, self._index[rule.feature]]
+            hit = np.nan_to_num(col) > 0
+            worse = np.array([order.index(g) < order.index(rule.grade) for g in final], dtype=bool)
+            final[hit & worse] = rule.grade
+        return pd.DataFrame({"probability": prob, "score": score, "model_grade": model_grade, "grade": final})
+
+    def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """TreeSHAP from the booster, in score points: (per-feature points, base points).
+
+        ``base + sum(points)`` equals the unclipped score; a negative number of points
+        means the feature raises the risk.
+        """
+        raw = np.asarray(self.booster.predict(x, pred_contrib=True))
+        c, s = self.config.calibration, self.config.score
+        points = -s.factor * c.slope * raw[:, :-1]
+        base = s.offset - s.factor * (c.intercept + c.slope * raw[:, -1])
+        return points, base
+
+    def grade_label(self, grade: str) -> str:
+        return next(b.label_zh for b in self._bands if b.grade == grade)

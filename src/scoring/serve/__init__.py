@@ -1,0 +1,1 @@
+"""The FastAPI service: evaluations with explanations, for banks, analysts and regulators."""

@@ -1,0 +1,1 @@
+"""Model specifications, training and validation."""

@@ -1,0 +1,298 @@
+"""Train the credit evaluation model out of time, validate it, log and register it in MLflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from scoring.data.ingest import connect, extract_date_of
+from scoring.features.build import load_snapshot
+from scoring.features.catalog import Catalog, catalog_hash, load_catalog
+from scoring.features.labels import LABEL_MONTHS, build_labels, oracle_probability, window_end
+from scoring.registry.scorer import Calibration, Scorer, ScorerConfig, encode_matrix
+from scoring.settings import Settings
+from scoring.training.metrics import binary_metrics, grade_table
+from scoring.training.spec import ModelSpec, load_spec, spec_hash
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot proceed on this data (too little history, no positives, ...)."""
+
+
+@dataclass
+class TrainResult:
+    model_name: str
+    version: str
+    run_id: str
+    test_as_of: dt.date
+    train_as_of: list[dt.date]
+    metrics: dict[str, float]
+    grades: pd.DataFrame
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def add_months(d: dt.date, months: int) -> dt.date:
+    y, m = divmod(d.month - 1 + months, 12)
+    return dt.date(d.year + y, m + 1, 1)
+
+
+def data_start(con: Any) -> dt.date:
+    """The first month with records in the warehouse (the earliest tax, utility or insurance month)."""
+    row = con.execute(
+        "SELECT least((SELECT min(period) FROM tax_monthly), (SELECT min(period) FROM utility_monthly),"
+        " (SELECT min(period) FROM social_insurance_monthly))"
+    ).fetchone()
+    if row is None or row[0] is None:
+        raise TrainingError("the warehouse has no monthly records: run `scoring ingest` first")
+    return dt.date(row[0].year, row[0].month, 1)
+
+
+def choose_as_of_dates(spec: ModelSpec, *, start: dt.date, extract: dt.date) -> tuple[list[dt.date], dt.date]:
+    """(train as-of dates, test as-of date): the test date is the latest with a complete window."""
+    test = add_months(dt.date(extract.year, extract.month, 1), -LABEL_MONTHS)
+    while window_end(test) > extract:
+        test = add_months(test, -1)
+    earliest = add_months(start, spec.split.min_history_months)
+    train = sorted(d for d in (add_months(test, -k) for k in spec.split.train_offsets_months) if d >= earliest)
+    if not train:
+        raise TrainingError(
+            f"no training as-of date has {spec.split.min_history_months} months of history before it and a "
+            f"complete outcome window before the test date {test}: data from {start} to {extract} is too short"
+        )
+    return train, test
+
+
+def code_version() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        from scoring import __version__
+
+        return __version__
+
+
+def _frame(con: Any, catalog: Catalog, as_of: dt.date) -> pd.DataFrame:
+    features = load_snapshot(con, catalog, as_of=as_of)
+    labels = build_labels(con, as_of=as_of)
+    frame = features.merge(labels[["uscc", "adverse", "exposure_months"]], on="uscc", how="inner")
+    frame["p_true"] = oracle_probability(con, frame)
+    return frame
+
+
+def fit(
+    spec: ModelSpec, catalog: Catalog, train: pd.DataFrame, *, seed: int
+) -> tuple[lgb.Booster, Calibration, dict[str, Any]]:
+    """Fit the booster with monotone constraints and early stopping, then Platt calibration.
+
+    Enterprises (not rows) are split between fitting and the holdout, so one enterprise's
+    snapshots never sit on both sides.
+    """
+    names = _feature_names(spec, catalog)
+    categories = {n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical}
+    matrix = encode_matrix(train, names, categories)
+    y = train["adverse"].to_numpy()
+    ids = np.sort(train["uscc"].unique())
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(ids, size=int(len(ids) * spec.split.holdout_fraction), replace=False).tolist())
+    is_held = train["uscc"].isin(held).to_numpy()
+    if y[~is_held].sum() < 20 or y[is_held].sum() < 5:
+        raise TrainingError(f"too few adverse events to train ({int(y.sum())} in {len(y)} rows)")
+    params = {k: v for k, v in spec.lightgbm.items() if k not in ("num_boost_round", "early_stopping_rounds")}
+    params["monotone_constraints"] = [catalog.feature(n).monotone.constraint for n in names]
+    cats = [i for i, n in enumerate(names) if catalog.feature(n).is_categorical]
+    dtrain = lgb.Dataset(matrix[~is_held], y[~is_held], feature_name=names, categorical_feature=cats, free_raw_data=False)
+    dvalid = lgb.Dataset(matrix[is_held], y[is_held], reference=dtrain)
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=int(spec.lightgbm.get("num_boost_round", 500)),
+        valid_sets=[dvalid],
+        valid_names=["holdout"],
+        callbacks=[lgb.early_stopping(int(spec.lightgbm.get("early_stopping_rounds", 50)), verbose=False)],
+    )
+    margin = booster.predict(matrix[is_held], raw_score=True)
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(margin).reshape(-1, 1), y[is_held])
+    calibration = Calibration(intercept=float(platt.intercept_[0]), slope=float(platt.coef_[0, 0]))
+    info = {
+        "best_iteration": booster.best_iteration,
+        "holdout_auc": float(roc_auc_score(y[is_held], margin)),
+        "n_fit": int((~is_held).sum()),
+        "n_holdout": int(is_held.sum()),
+    }
+    return booster, calibration, info
+
+
+def _feature_names(spec: ModelSpec, catalog: Catalog) -> list[str]:
+    if spec.features == "all":
+        return [f.name for f in catalog.model_features]
+    for n in spec.features:
+        catalog.feature(n)
+    return list(spec.features)
+
+
+def _scorer_config(spec: ModelSpec, catalog: Catalog, names: list[str], **kw: Any) -> ScorerConfig:
+    return ScorerConfig(
+        model_name=spec.name,
+        features=names,
+        labels_zh={n: catalog.feature(n).label_zh for n in names},
+        categories={n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical},
+        monotone={n: catalog.feature(n).monotone.constraint for n in names},
+        calibration=kw.get("calibration", Calibration(intercept=0.0, slope=1.0)),
+        score=spec.score,
+        grades=spec.grades,
+        overrides=spec.overrides,
+        lineage=kw.get("lineage", {}),
+    )
+
+
+def train_evaluation(
+    settings: Settings,
+    *,
+    spec_path: Path | None = None,
+    register: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train, validate out of time, log to MLflow and register as ``champion``.
+
+    Reads the warehouse: feature snapshots at the train and test as-of dates (built when
+    missing) and outcome labels in the 12 months after each.
+    """
+    import mlflow
+
+    from scoring.registry.store import configure, ensure_experiment
+
+    say = progress or (lambda _msg: None)
+    spec_path = spec_path or settings.model_spec_path("credit_evaluation")
+    spec = load_spec(spec_path)
+    catalog = load_catalog(settings.catalog_path)
+    with connect(settings.warehouse_path) as con:
+        extract = extract_date_of(con)
+        start = data_start(con)
+        train_dates, test_date = choose_as_of_dates(spec, start=start, extract=extract)
+        frames = []
+        for d in train_dates:
+            say(f"features and labels as of {d}")
+            frames.append(_frame(con, catalog, d))
+        say(f"features and labels as of {test_date} (test)")
+        test = _frame(con, catalog, test_date)
+    train = pd.concat(frames, ignore_index=True)
+    seed = int(spec.lightgbm.get("seed", 0))
+    say(f"fitting LightGBM on {len(train):,} rows")
+    booster, calibration, fit_info = fit(spec, catalog, train, seed=seed)
+    names = _feature_names(spec, catalog)
+    lineage = {
+        "train_as_of": [str(d) for d in train_dates],
+        "test_as_of": str(test_date),
+        "data_start": str(start),
+        "data_extract_date": str(extract),
+        "catalog_hash": catalog_hash(settings.catalog_path),
+        "spec_hash": spec_hash(spec_path),
+        "code_version": code_version(),
+    }
+    config = _scorer_config(spec, catalog, names, calibration=calibration, lineage=lineage)
+    scorer = Scorer(booster, config)
+    x_test = scorer.matrix(test)
+    decided = scorer.decide(x_test)
+    y_test = test["adverse"].to_numpy()
+    metrics = binary_metrics(y_test, decided["probability"].to_numpy())
+    if test["p_true"].notna().all():
+        metrics["oracle_auc"] = float(roc_auc_score(y_test, test["p_true"]))
+        metrics["auc_over_oracle"] = metrics["auc"] / metrics["oracle_auc"]
+    order = [g.grade for g in spec.grades]
+    grades = grade_table(y_test, decided["grade"].to_numpy(), order)
+    metrics.update({f"bad_rate_{g}": float(grades.loc[g, "bad_rate"]) for g in order})
+    metrics.update({f"share_{g}": float(grades.loc[g, "share"]) for g in order})
+    metrics["holdout_auc"] = fit_info["holdout_auc"]
+    metrics["best_iteration"] = float(fit_info["best_iteration"])
+
+    configure(settings)
+    experiment_id = ensure_experiment(settings, settings.experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{test_date}") as run:
+        mlflow.log_params({k: v for k, v in spec.lightgbm.items()})
+        mlflow.log_params({"train_as_of": ",".join(lineage["train_as_of"]), "test_as_of": lineage["test_as_of"],
+                           "n_features": len(names), "n_train": fit_info["n_fit"], "n_holdout": fit_info["n_holdout"],
+                           "calibration": spec.calibration})
+        mlflow.set_tags({f"lineage.{k}": str(v) for k, v in lineage.items()})
+        mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
+        mlflow.log_figure(_roc_figure(y_test, decided["probability"].to_numpy(), test["p_true"]), "plots/roc.png")
+        mlflow.log_figure(_calibration_figure(y_test, decided["probability"].to_numpy()), "plots/calibration.png")
+        mlflow.log_text(grades.to_csv(), "validation/grades.csv")
+        mlflow.log_text(json.dumps(config.model_dump(), ensure_ascii=False, indent=2), "scorer_config.json")
+        version = "0"
+        if register:
+            from mlflow.models import infer_signature
+
+            example = pd.DataFrame(x_test[:5], columns=names)
+            signature = infer_signature(example, booster.predict(x_test[:5], raw_score=True))
+            info = mlflow.lightgbm.log_model(
+                booster,
+                name="model",
+                signature=signature,
+                input_example=example,
+                registered_model_name=spec.name,
+                metadata={"scorer_config": config.model_dump(mode="json")},
+            )
+            version = str(info.registered_model_version)
+            client = mlflow.MlflowClient()
+            client.set_registered_model_alias(spec.name, settings.model_alias, version)
+            client.set_model_version_tag(spec.name, version, "test_auc", f"{metrics['auc']:.4f}")
+    return TrainResult(
+        model_name=spec.name, version=version, run_id=run.info.run_id, test_as_of=test_date,
+        train_as_of=train_dates, metrics=metrics, grades=grades, extra=fit_info,
+    )
+
+
+def _roc_figure(y: np.ndarray, p: np.ndarray, p_true: pd.Series) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    fpr, tpr, _ = roc_curve(y, p)
+    ax.plot(fpr, tpr, label=f"model AUC {roc_auc_score(y, p):.3f}")
+    if p_true.notna().all():
+        fpr, tpr, _ = roc_curve(y, p_true)
+        ax.plot(fpr, tpr, "--", label=f"oracle AUC {roc_auc_score(y, p_true):.3f}")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, out-of-time test")
+    ax.legend(loc="lower right")
+    plt.close(fig)
+    return fig
+
+
+def _calibration_figure(y: np.ndarray, p: np.ndarray) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame({"y": y, "p": p})
+    frame["bin"] = pd.qcut(frame["p"], 10, labels=False, duplicates="drop")
+    g = frame.groupby("bin").mean()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(g["p"], g["y"], "o-", label="deciles")
+    top = float(max(g["p"].max(), g["y"].max()))
+    ax.plot([0, top], [0, top], ":", color="grey", label="perfect")
+    ax.set(xlabel="predicted probability", ylabel="observed bad rate", title="Calibration, out-of-time test")
+    ax.legend()
+    plt.close(fig)
+    return fig
