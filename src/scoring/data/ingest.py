@@ -9,6 +9,7 @@ warehouse (incremental upserts are a later step of the data layer).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import uuid
@@ -59,7 +60,7 @@ def _ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
         """
         CREATE TABLE IF NOT EXISTS loads (
             load_id VARCHAR, table_name VARCHAR, source_file VARCHAR, rows_read BIGINT, loaded BIGINT,
-            quarantined BIGINT, warnings JSON, extract_date DATE, loaded_at TIMESTAMP)
+            quarantined BIGINT, warnings JSON, extract_date DATE, file_sha256 VARCHAR, loaded_at TIMESTAMP)
         """
     )
     con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
@@ -92,6 +93,25 @@ def _faults(table: schema.Table, extract_date: dt.date) -> list[tuple[str, str, 
         checks.append((table.date_column, f"s.{table.date_column} < e.registered_date",
                        "impossible date: before the enterprise's registration (早于成立日期)"))
     return checks
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """A hash of what the warehouse holds now: each table's latest file (by content) and row count."""
+    rows = con.execute(
+        "SELECT table_name, arg_max(file_sha256, loaded_at), arg_max(loaded, loaded_at) FROM loads "
+        "GROUP BY table_name ORDER BY table_name"
+    ).fetchall()
+    extract = con.execute("SELECT value FROM meta WHERE key = 'extract_date'").fetchone()
+    payload = json.dumps([extract[0] if extract else None, *[list(r) for r in rows]])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def _quote(text: str) -> str:
@@ -165,9 +185,9 @@ def load_table(
             result.warnings["uscc check character wrong (early pilot codes kept, 校验码不符的早期试点代码)"] = bad_check
     assert result.loaded + result.quarantined == result.rows_read, "a row was neither loaded nor quarantined"
     con.execute(
-        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
+        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
         [load_id, table.name, str(file), result.rows_read, result.loaded, result.quarantined,
-         json.dumps(result.warnings, ensure_ascii=False), extract_date],
+         json.dumps(result.warnings, ensure_ascii=False), extract_date, _file_hash(file)],
     )
     con.execute("DROP TABLE stage; DROP TABLE checked")
     return result

@@ -29,8 +29,13 @@ class UsccProblem:
     """One fault found in a candidate code, with a message an operator can act on."""
 
     fault: UsccFault
-    message: str
+    message_zh: str
+    message_en: str
     position: int | None = None
+
+    @property
+    def message(self) -> str:
+        return f"{self.message_zh} ({self.message_en})"
 
 
 def check_character(first17: str) -> str:
@@ -56,14 +61,15 @@ def validate(code: str) -> list[UsccProblem]:
     Length and characters are checked first; the check characters only when the shape is right.
     """
     if len(code) != 18:
-        return [UsccProblem(UsccFault.LENGTH, f"统一社会信用代码应为18位，实际{len(code)}位 (USCC must be 18 characters, got {len(code)})")]
+        return [UsccProblem(UsccFault.LENGTH, f"统一社会信用代码应为18位，实际为{len(code)}位",
+                            f"USCC must be 18 characters, got {len(code)}")]
     for i, c in enumerate(code):
         if c not in _VALUE:
             return [
                 UsccProblem(
                     UsccFault.CHARACTER,
-                    f"第{i + 1}位字符'{c}'不合法 (character '{c}' at position {i + 1} is not allowed;"
-                    " use 0-9 and A-Y without I, O, S, V, Z)",
+                    f"第{i + 1}位字符'{c}'不合法（只能使用0-9和除I、O、S、V、Z以外的大写字母）",
+                    f"character '{c}' at position {i + 1} is not allowed (use 0-9 and A-Y without I, O, S, V, Z)",
                     position=i + 1,
                 )
             ]
@@ -73,8 +79,8 @@ def validate(code: str) -> list[UsccProblem]:
         problems.append(
             UsccProblem(
                 UsccFault.CHECK,
-                f"校验码错误：第18位应为'{expected}'，实际为'{code[17]}'"
-                f" (check character at position 18 should be '{expected}', got '{code[17]}')",
+                f"校验码错误：第18位应为'{expected}'，实际为'{code[17]}'",
+                f"check character at position 18 should be '{expected}', got '{code[17]}'",
                 position=18,
             )
         )

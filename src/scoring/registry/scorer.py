@@ -114,6 +114,18 @@ class Scorer:
         """Feature rows as the float matrix the booster takes (categories as their codes)."""
         return encode_matrix(frame, self.config.features, self.config.categories)
 
+    def vector(self, values: dict[str, Any]) -> np.ndarray:
+        """One enterprise's values as a 1 x k matrix, without building a DataFrame (the hot path)."""
+        row = np.empty((1, len(self.config.features)), dtype=np.float64)
+        for j, name in enumerate(self.config.features):
+            v = values.get(name)
+            cats = self.config.categories.get(name)
+            if cats is not None:
+                row[0, j] = cats.index(v) if v in cats else np.nan
+            else:
+                row[0, j] = np.nan if v is None else float(v)
+        return row
+
     # ------------------------------------------------------------------ outputs
     def margin(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.booster.predict(x, raw_score=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import subprocess
@@ -17,7 +18,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from scoring.data.ingest import connect, extract_date_of
+from scoring.data.ingest import connect, data_fingerprint, extract_date_of
 from scoring.features.build import load_snapshot
 from scoring.features.catalog import Catalog, catalog_hash, load_catalog
 from scoring.features.labels import LABEL_MONTHS, build_labels, oracle_probability, window_end
@@ -86,6 +87,17 @@ def code_version() -> str:
         from scoring import __version__
 
         return __version__
+
+
+def current_lineage(settings: Settings, spec_path: Path | None = None) -> dict[str, str]:
+    """Hashes of the data, catalog and spec a model would be trained on now, and one over all three."""
+    spec_path = spec_path or settings.model_spec_path("credit_evaluation")
+    with connect(settings.warehouse_path, read_only=True) as con:
+        data = data_fingerprint(con)
+    parts = {"data_fingerprint": data, "catalog_hash": catalog_hash(settings.catalog_path),
+             "spec_hash": spec_hash(spec_path)}
+    parts["fingerprint"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    return parts
 
 
 def _frame(con: Any, catalog: Catalog, as_of: dt.date) -> pd.DataFrame:
@@ -202,8 +214,7 @@ def train_evaluation(
         "test_as_of": str(test_date),
         "data_start": str(start),
         "data_extract_date": str(extract),
-        "catalog_hash": catalog_hash(settings.catalog_path),
-        "spec_hash": spec_hash(spec_path),
+        **current_lineage(settings, spec_path),
         "code_version": code_version(),
     }
     config = _scorer_config(spec, catalog, names, calibration=calibration, lineage=lineage)
@@ -253,6 +264,7 @@ def train_evaluation(
             client = mlflow.MlflowClient()
             client.set_registered_model_alias(spec.name, settings.model_alias, version)
             client.set_model_version_tag(spec.name, version, "test_auc", f"{metrics['auc']:.4f}")
+            client.set_model_version_tag(spec.name, version, "lineage_fingerprint", lineage["fingerprint"])
     return TrainResult(
         model_name=spec.name, version=version, run_id=run.info.run_id, test_as_of=test_date,
         train_as_of=train_dates, metrics=metrics, grades=grades, extra=fit_info,

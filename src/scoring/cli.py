@@ -1,0 +1,358 @@
+"""The `scoring` command: generate, ingest, features, train, serve, demo, keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shlex
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scoring.settings import Settings
+
+app = typer.Typer(help="信用评价与信易贷预授信服务: credit evaluation and pre-credit scoring.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+log = logging.getLogger("scoring")
+
+DEMO_ENTERPRISES = 20_000
+DEMO_MONTHS = 48
+DEMO_SEED = 7
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at INFO level")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+    )
+    for noisy in ("mlflow", "alembic", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+# ---------------------------------------------------------------------------- generate
+@app.command()
+def generate(
+    enterprises: Annotated[int, typer.Option(min=100, help="number of enterprises")] = DEMO_ENTERPRISES,
+    months: Annotated[int, typer.Option(min=13, max=120, help="months of records")] = DEMO_MONTHS,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same data")] = DEMO_SEED,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: var/raw)")] = None,
+    start: Annotated[str, typer.Option(help="first month, YYYY-MM")] = "2022-01",
+    error_rate: Annotated[float, typer.Option(min=0, max=0.1, help="share of rows corrupted like real exports")] = 0.0002,
+) -> None:
+    """Generate a synthetic county or city as Parquet files (deterministic per seed)."""
+    from scoring.data.generate import GeneratorConfig
+
+    settings = Settings()
+    target = out or settings.raw_path
+    cfg = GeneratorConfig(enterprises=enterprises, months=months, seed=seed, start=start, error_rate=error_rate)
+    manifest = _generate(cfg, target)
+    rows = sum(v for k, v in manifest["rows"].items() if k != "synthetic_truth")
+    console.print(
+        f"generated {enterprises:,} enterprises x {months} months: {rows:,} records, "
+        f"{manifest['adverse_events']:,} adverse events, into {target}"
+    )
+
+
+def _generate(cfg: object, target: Path) -> dict:
+    from scoring.data.generate import GeneratorConfig, generate
+
+    assert isinstance(cfg, GeneratorConfig)
+    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("enterprises", total=cfg.enterprises)
+        return generate(cfg, target, progress=lambda n: bar.advance(task, n))
+
+
+# ---------------------------------------------------------------------------- ingest
+@app.command()
+def ingest(
+    source: Annotated[Path | None, typer.Argument(help="folder of platform files (default: var/raw)")] = None,
+    extract_date: Annotated[str | None, typer.Option(help="when the files were exported, YYYY-MM-DD")] = None,
+) -> None:
+    """Validate the platform files and load them into the DuckDB warehouse (bad rows quarantined)."""
+    from scoring.data.ingest import IngestError, ingest_directory
+
+    settings = Settings()
+    folder = source or settings.raw_path
+    try:
+        with console.status(f"loading {folder}"):
+            results = ingest_directory(
+                folder, settings.warehouse_path,
+                extract_date=dt.date.fromisoformat(extract_date) if extract_date else None,
+            )
+    except IngestError as exc:
+        raise _fail(str(exc)) from exc
+    table = Table("table", "rows read", "loaded", "quarantined", "reasons / warnings", title="ingest")
+    for r in results:
+        notes = [f"{k}: {v}" for k, v in {**r.reasons, **r.warnings}.items()]
+        table.add_row(r.table, f"{r.rows_read:,}", f"{r.loaded:,}", f"{r.quarantined:,}", "\n".join(notes))
+    console.print(table)
+    loaded = sum(r.loaded for r in results)
+    quarantined = sum(r.quarantined for r in results)
+    console.print(f"ingested {loaded:,} rows into {settings.warehouse_path}, {quarantined:,} quarantined")
+
+
+# ---------------------------------------------------------------------------- features
+@app.command()
+def features(
+    as_of: Annotated[str | None, typer.Option(help="as-of date YYYY-MM-DD (default: the data's extraction date)")] = None,
+) -> None:
+    """Build the point-in-time feature snapshot at AS_OF from the catalog (records dated before it)."""
+    from scoring.data.ingest import IngestError, connect, extract_date_of
+    from scoring.features.build import store_snapshot
+    from scoring.features.catalog import CatalogError, load_catalog
+
+    settings = Settings()
+    try:
+        catalog = load_catalog(settings.catalog_path)
+        with connect(settings.warehouse_path) as con:
+            day = dt.date.fromisoformat(as_of) if as_of else extract_date_of(con)
+            with console.status(f"building {len(catalog.features)} features as of {day}"):
+                started = time.perf_counter()
+                rows = store_snapshot(con, catalog, as_of=day)
+    except (CatalogError, IngestError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"built {len(catalog.features)} features for {rows:,} enterprises as of {day} "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+
+
+# ---------------------------------------------------------------------------- train
+@app.command()
+def train(
+    spec: Annotated[Path | None, typer.Option(help="model spec (default: models/credit_evaluation.yaml)")] = None,
+) -> None:
+    """Train the credit evaluation model out of time, log it to MLflow and register it as champion."""
+    from scoring.training.train import TrainingError, train_evaluation
+
+    settings = Settings()
+    try:
+        with console.status("training") as status:
+            result = train_evaluation(settings, spec_path=spec, progress=lambda m: status.update(m))
+    except (TrainingError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    _print_training(result)
+
+
+def _print_training(result: object) -> None:
+    from scoring.training.train import TrainResult
+
+    assert isinstance(result, TrainResult)
+    m = result.metrics
+    table = Table("grade", "share", "bad rate", title=f"out-of-time test as of {result.test_as_of}")
+    for grade, row in result.grades.iterrows():
+        table.add_row(str(grade), f"{row['share']:.1%}", f"{row['bad_rate']:.2%}")
+    console.print(table)
+    oracle = ""
+    if "oracle_auc" in m:
+        oracle = f", oracle AUC {m['oracle_auc']:.4f}, AUC/oracle {m['auc_over_oracle']:.3f}"
+    console.print(
+        f"trained {result.model_name} v{result.version} (run {result.run_id[:8]}) on "
+        f"{', '.join(map(str, result.train_as_of))}: test AUC {m['auc']:.4f}, KS {m['ks']:.3f}, "
+        f"Brier {m['brier']:.4f}{oracle}"
+    )
+
+
+# ---------------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+) -> None:
+    """Serve the API with uvicorn (the champion model and the latest feature snapshot)."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run("scoring.serve.app:create_app", factory=True, host=host or settings.host, port=port or settings.port)
+
+
+# ---------------------------------------------------------------------------- keys
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="bank, analyst, regulator or admin")],
+    bank_id: Annotated[str | None, typer.Option(help="the bank's id (bank keys only)")] = None,
+    label: Annotated[str | None, typer.Option(help="who holds the key")] = None,
+) -> None:
+    """Create an API key; the key is shown once, only its hash is stored."""
+    from scoring.serve.store import Role, create_key, engine_for
+
+    try:
+        secret, record = create_key(engine_for(Settings().decision_url), role=Role(role), bank_id=bank_id, label=label)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"created {record.role} key {record.key_id}: {secret}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (ids, roles, banks; never the keys)."""
+    from scoring.serve.store import engine_for, list_keys
+
+    table = Table("key id", "role", "bank", "label", "created", "revoked")
+    for k in list_keys(engine_for(Settings().decision_url)):
+        table.add_row(k["key_id"], k["role"], k["bank_id"] or "", k["label"] or "", str(k["created_at"])[:19],
+                      str(k["revoked_at"] or "")[:19])
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id shown by `scoring keys list`")]) -> None:
+    """Revoke an API key at once."""
+    from scoring.serve.store import engine_for, revoke_key
+
+    if not revoke_key(engine_for(Settings().decision_url), key_id):
+        raise _fail(f"no live key {key_id}")
+    console.print(f"revoked {key_id}")
+
+
+# ---------------------------------------------------------------------------- demo
+@app.command()
+def demo(
+    enterprises: Annotated[int, typer.Option(min=100, help="size of the synthetic county")] = DEMO_ENTERPRISES,
+    months: Annotated[int, typer.Option(min=13, help="months of records")] = DEMO_MONTHS,
+    seed: Annotated[int, typer.Option(help="random seed")] = DEMO_SEED,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="start the API at the end")] = True,
+) -> None:
+    """Everything end to end: generate a county, ingest, build features, train, register, serve."""
+    from scoring.data.generate import GeneratorConfig
+    from scoring.data.ingest import connect, extract_date_of, ingest_directory
+    from scoring.features.build import store_snapshot
+    from scoring.features.catalog import load_catalog
+
+    settings = Settings()
+    started = time.perf_counter()
+    cfg = GeneratorConfig(enterprises=enterprises, months=months, seed=seed)
+    manifest_file = settings.raw_path / "manifest.json"
+    from dataclasses import asdict
+
+    if manifest_file.exists() and json.loads(manifest_file.read_text()).get("generator") == asdict(cfg):
+        console.print(f"[1/5] synthetic county already in {settings.raw_path} (seed {seed})")
+    else:
+        _generate(cfg, settings.raw_path)
+        console.print(f"[1/5] generated {enterprises:,} enterprises x {months} months into {settings.raw_path}")
+    with console.status("[2/5] ingesting"):
+        results = ingest_directory(settings.raw_path, settings.warehouse_path)
+    console.print(
+        f"[2/5] ingested {sum(r.loaded for r in results):,} rows, "
+        f"{sum(r.quarantined for r in results):,} quarantined with reasons"
+    )
+    catalog = load_catalog(settings.catalog_path)
+    with connect(settings.warehouse_path) as con, console.status("[3/5] building features"):
+        as_of = extract_date_of(con)
+        n = store_snapshot(con, catalog, as_of=as_of)
+    console.print(f"[3/5] built {len(catalog.features)} features for {n:,} enterprises as of {as_of}")
+    _demo_train(settings)
+    key = _demo_key(settings)
+    console.print(f"demo ready in {time.perf_counter() - started:.0f}s")
+    if serve_api:
+        _serve_and_show(settings, key)
+
+
+def _demo_train(settings: Settings) -> None:
+    from scoring.registry.store import configure, resolve_alias
+    from scoring.training.train import current_lineage, train_evaluation
+
+    configure(settings)
+    try:
+        version = resolve_alias(settings.model_name, settings.model_alias)
+        import mlflow
+
+        tags = mlflow.MlflowClient().get_model_version(settings.model_name, version).tags
+        if tags.get("lineage_fingerprint") == current_lineage(settings)["fingerprint"]:
+            console.print(f"[4/5] champion v{version} was trained on this very data, catalog and spec: kept")
+            return
+    except Exception:  # no champion yet
+        pass
+    with console.status("[4/5] training") as status:
+        result = train_evaluation(settings, progress=lambda m: status.update(f"[4/5] {m}"))
+    console.print("[4/5] trained and registered the credit evaluation model:")
+    _print_training(result)
+
+
+def _demo_key(settings: Settings) -> str:
+    from scoring.serve.store import Role, authenticate, create_key, engine_for
+
+    engine = engine_for(settings.decision_url)
+    path = settings.demo_key_path
+    if path.exists() and authenticate(engine, path.read_text().strip()):
+        return path.read_text().strip()
+    secret, _ = create_key(engine, role=Role.ANALYST, label="demo analyst")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def _demo_uscc(settings: Settings) -> str:
+    """A real enterprise with something to explain: the first with a penalty and tax records."""
+    import duckdb
+
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        row = con.execute(
+            "SELECT uscc FROM feature_snapshots WHERE as_of = (SELECT max(as_of) FROM feature_snapshots) "
+            "AND penalty_count_12m >= 1 AND tax_months_filed_12m >= 6 ORDER BY uscc LIMIT 1"
+        ).fetchone()
+        if row is None:
+            row = con.execute("SELECT uscc FROM feature_snapshots ORDER BY uscc LIMIT 1").fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return str(row[0])
+
+
+def _serve_and_show(settings: Settings, key: str) -> None:
+    import socket
+
+    import httpx
+    import uvicorn
+
+    from scoring.serve.app import create_app
+
+    with socket.socket() as probe:
+        if probe.connect_ex((settings.host, settings.port)) == 0:
+            raise _fail(f"port {settings.port} on {settings.host} is in use: stop that server or set SCORING_PORT")
+    uscc = _demo_uscc(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    body = json.dumps({"uscc": uscc})
+    curl = (f"curl -s -X POST {base}/v1/evaluations -H {shlex.quote('Authorization: Bearer ' + key)} "
+            f"-H 'Content-Type: application/json' -d {shlex.quote(body)}")
+
+    def show() -> None:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        answer = httpx.post(f"{base}/v1/evaluations", json={"uscc": uscc},
+                            headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        console.print(f"[5/5] served: POST /v1/evaluations -> {answer.status_code}")
+        console.print_json(answer.text)
+        console.print("\nTry it yourself (the API docs are at " + base + "/docs):\n")
+        console.print(curl, soft_wrap=True, highlight=False)
+        console.print("\nPress Ctrl+C to stop the server.")
+
+    threading.Thread(target=show, daemon=True).start()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                                           log_level="warning"))
+    server.run()

@@ -1,0 +1,70 @@
+"""Reasons in Chinese: TreeSHAP points per feature, rendered with the enterprise's own values.
+
+The contributions come from the booster itself (``pred_contrib=True``, the TreeSHAP that
+``shap.TreeExplainer`` also computes), scaled to score points by the scorer, so the base
+points plus every feature's points add up to the score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scoring.features.catalog import Catalog, Feature
+from scoring.registry.scorer import Scorer
+
+
+@dataclass(frozen=True)
+class Reason:
+    feature: str
+    label_zh: str
+    value: float | str | None
+    points: float  # score points; negative = raises the risk (lowers the score)
+    text_zh: str
+
+    @property
+    def effect(self) -> str:
+        return "raises_risk" if self.points < 0 else "lowers_risk"
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def render(feature: Feature, values: dict[str, Any]) -> str:
+    """The feature's reason text with the enterprise's values filled in."""
+    value = values.get(feature.name)
+    if _missing(value):
+        return feature.missing_template or f"{feature.label_zh}：无记录"
+    if feature.absent_template and not feature.is_categorical and value == 0:
+        return feature.absent_template
+    names = feature.template_names()
+    if any(_missing(values.get(n)) for n in names if n != "value"):
+        return feature.missing_template or f"{feature.label_zh}：无记录"
+    return feature.reason_template.format(value=value, **{n: values[n] for n in names if n != "value"})
+
+
+def explain(
+    scorer: Scorer, catalog: Catalog, values: dict[str, Any], x_row: np.ndarray, *, top: int = 5
+) -> tuple[list[Reason], float, dict[str, float]]:
+    """(top reasons by absolute points, base points, points of every model feature) for one row."""
+    points, base = scorer.contributions(x_row.reshape(1, -1))
+    per_feature = {name: float(points[0, j]) for j, name in enumerate(scorer.config.features)}
+    ranked = sorted(per_feature.items(), key=lambda kv: -abs(kv[1]))[:top]
+    reasons = []
+    for name, pts in ranked:
+        feature = catalog.feature(name)
+        direction = "降低" if pts < 0 else "提高"
+        reasons.append(
+            Reason(
+                feature=name,
+                label_zh=feature.label_zh,
+                value=None if _missing(values.get(name)) else values.get(name),
+                points=round(pts, 1),
+                text_zh=f"{render(feature, values)}（{direction}评分{abs(pts):.0f}分）",
+            )
+        )
+    return reasons, float(base[0]), per_feature

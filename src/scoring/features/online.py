@@ -1,0 +1,72 @@
+"""The online feature table the API reads: the latest stored snapshot, held in memory.
+
+It is the same snapshot table, built by the same catalog SQL, that training reads, so the
+features served for an enterprise and date equal those a model was trained and tested on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from scoring.features.build import SNAPSHOT_TABLE
+from scoring.features.catalog import Catalog
+
+
+class OnlineFeaturesError(RuntimeError):
+    """No usable snapshot in the warehouse."""
+
+
+@dataclass
+class OnlineFeatures:
+    as_of: dt.date
+    frame: pd.DataFrame  # indexed by uscc: every catalog feature, plus name
+
+    def values(self, uscc: str) -> dict[str, Any] | None:
+        """All feature values of one enterprise (NaN for missing), or None when it is not in the snapshot."""
+        try:
+            row = self.frame.loc[uscc]
+        except KeyError:
+            return None
+        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def load_online(warehouse: Path, catalog: Catalog, *, as_of: dt.date | None = None) -> OnlineFeatures:
+    """Read the snapshot at ``as_of`` (default: the latest stored) into memory."""
+    if not warehouse.exists():
+        raise OnlineFeaturesError(f"no warehouse at {warehouse}: run `scoring ingest` and `scoring features`")
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException as exc:
+        raise OnlineFeaturesError(f"cannot open the warehouse {warehouse} read-only: {exc}") from exc
+    try:
+        try:
+            if as_of is None:
+                as_of = con.execute(f"SELECT max(as_of) FROM {SNAPSHOT_TABLE}").fetchone()[0]  # type: ignore[index]
+        except duckdb.CatalogException:
+            as_of = None
+        if as_of is None:
+            raise OnlineFeaturesError("the warehouse holds no feature snapshot: run `scoring features --as-of DATE`")
+        names = [f.name for f in catalog.features]
+        try:
+            frame = con.execute(
+                f"SELECT s.uscc, e.name, {', '.join('s.' + n for n in names)} FROM {SNAPSHOT_TABLE} s "
+                "JOIN enterprises e ON e.uscc = s.uscc WHERE s.as_of = ?",
+                [as_of],
+            ).df()
+        except duckdb.BinderException as exc:
+            raise OnlineFeaturesError(
+                f"the stored snapshot was built from another feature catalog: run `scoring features` again ({exc})"
+            ) from exc
+    finally:
+        con.close()
+    return OnlineFeatures(as_of=as_of, frame=frame.set_index("uscc"))
