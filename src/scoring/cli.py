@@ -54,7 +54,9 @@ def generate(
     seed: Annotated[int, typer.Option(help="random seed: same seed, same data")] = DEMO_SEED,
     out: Annotated[Path | None, typer.Option(help="output folder (default: var/raw)")] = None,
     start: Annotated[str, typer.Option(help="first month, YYYY-MM")] = "2022-01",
-    error_rate: Annotated[float, typer.Option(min=0, max=0.1, help="share of rows corrupted like real exports")] = 0.0002,
+    error_rate: Annotated[
+        float, typer.Option(min=0, max=0.1, help="share of rows corrupted like real exports")
+    ] = 0.0002,
 ) -> None:
     """Generate a synthetic county or city as Parquet files (deterministic per seed)."""
     from scoring.data.generate import GeneratorConfig
@@ -74,8 +76,14 @@ def _generate(cfg: object, target: Path) -> dict:
     from scoring.data.generate import GeneratorConfig, generate
 
     assert isinstance(cfg, GeneratorConfig)
-    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("enterprises", total=cfg.enterprises)
         return generate(cfg, target, progress=lambda n: bar.advance(task, n))
 
@@ -94,7 +102,8 @@ def ingest(
     try:
         with console.status(f"loading {folder}"):
             results = ingest_directory(
-                folder, settings.warehouse_path,
+                folder,
+                settings.warehouse_path,
                 extract_date=dt.date.fromisoformat(extract_date) if extract_date else None,
             )
     except IngestError as exc:
@@ -112,7 +121,9 @@ def ingest(
 # ---------------------------------------------------------------------------- features
 @app.command()
 def features(
-    as_of: Annotated[str | None, typer.Option(help="as-of date YYYY-MM-DD (default: the data's extraction date)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="as-of date YYYY-MM-DD (default: the data's extraction date)")
+    ] = None,
 ) -> None:
     """Build the point-in-time feature snapshot at AS_OF from the catalog (records dated before it)."""
     from scoring.data.ingest import IngestError, connect, extract_date_of
@@ -208,8 +219,14 @@ def keys_list() -> None:
 
     table = Table("key id", "role", "bank", "label", "created", "revoked")
     for k in list_keys(engine_for(Settings().decision_url)):
-        table.add_row(k["key_id"], k["role"], k["bank_id"] or "", k["label"] or "", str(k["created_at"])[:19],
-                      str(k["revoked_at"] or "")[:19])
+        table.add_row(
+            k["key_id"],
+            k["role"],
+            k["bank_id"] or "",
+            k["label"] or "",
+            str(k["created_at"])[:19],
+            str(k["revoked_at"] or "")[:19],
+        )
     console.print(table)
 
 
@@ -333,8 +350,10 @@ def _serve_and_show(settings: Settings, key: str) -> None:
     uscc = _demo_uscc(settings)
     base = f"http://{settings.host}:{settings.port}"
     body = json.dumps({"uscc": uscc})
-    curl = (f"curl -s -X POST {base}/v1/evaluations -H {shlex.quote('Authorization: Bearer ' + key)} "
-            f"-H 'Content-Type: application/json' -d {shlex.quote(body)}")
+    curl = (
+        f"curl -s -X POST {base}/v1/evaluations -H {shlex.quote('Authorization: Bearer ' + key)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
 
     def show() -> None:
         for _ in range(300):
@@ -344,8 +363,9 @@ def _serve_and_show(settings: Settings, key: str) -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        answer = httpx.post(f"{base}/v1/evaluations", json={"uscc": uscc},
-                            headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        answer = httpx.post(
+            f"{base}/v1/evaluations", json={"uscc": uscc}, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
         console.print(f"[5/5] served: POST /v1/evaluations -> {answer.status_code}")
         console.print_json(answer.text)
         console.print("\nTry it yourself (the API docs are at " + base + "/docs):\n")
@@ -353,6 +373,7 @@ def _serve_and_show(settings: Settings, key: str) -> None:
         console.print("\nPress Ctrl+C to stop the server.")
 
     threading.Thread(target=show, daemon=True).start()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    )
     server.run()

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scoring.data import schema
-from scoring.data.uscc import CHARSET, check_character, make_uscc
+from scoring.data.uscc import CHARSET, make_uscc
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +42,63 @@ SIZE_EFFECT = np.array([-0.6, -0.3, 0.0, 0.3])
 SIZE_SALES = np.array([5e7, 5e6, 6e5, 6e4])  # typical monthly declared sales (CNY)
 SIZE_HEADCOUNT = np.array([1500.0, 250.0, 35.0, 4.0])
 TAX_COVERAGE = np.array([0.99, 0.97, 0.9, 0.6])
-UTILITY_COVERAGE = {"electricity": np.array([0.99, 0.95, 0.85, 0.55]),
-                    "water": np.array([0.97, 0.9, 0.75, 0.45]),
-                    "gas": np.array([0.7, 0.45, 0.25, 0.12])}
+UTILITY_COVERAGE = {
+    "electricity": np.array([0.99, 0.95, 0.85, 0.55]),
+    "water": np.array([0.97, 0.9, 0.75, 0.45]),
+    "gas": np.array([0.7, 0.45, 0.25, 0.12]),
+}
 SI_COVERAGE = np.array([0.99, 0.98, 0.9, 0.55])
 UTILITY_PRICE = {"water": 4.1, "electricity": 0.75, "gas": 3.3}
 BANKS = ("B3413001", "B3413002", "B3413003", "B3413004", "B3413005", "B3413006")
 NAME_PLACES = ("灵璧", "宿州", "泗县", "萧县", "砀山", "埇桥", "虞姬", "尹集", "渔沟", "娄庄", "韦集", "冯庙")
-NAME_WORDS = ("恒信", "华安", "瑞丰", "金诚", "宏达", "鑫源", "永泰", "润德", "广利", "盛世", "天成", "佳和",
-              "博远", "兴旺", "正大", "美景", "新源", "同创", "汇通", "联发", "万和", "中诚", "安康", "丰禾")
-NAME_TRADES = {"A": "农业", "B": "矿业", "C": "制造", "D": "电力", "E": "水务", "F": "建筑", "G": "商贸",
-               "H": "物流", "I": "餐饮", "J": "信息技术", "K": "金融服务", "L": "置业", "M": "租赁",
-               "N": "科技", "O": "环境", "P": "教育", "Q": "健康", "R": "文化", "S": "服务"}
-ADVERSE_KINDS = ("severe_penalty", "serious_list", "executee_list", "tax_arrears", "broken_commitment",
-                 "loan_default")
+NAME_WORDS = (
+    "恒信",
+    "华安",
+    "瑞丰",
+    "金诚",
+    "宏达",
+    "鑫源",
+    "永泰",
+    "润德",
+    "广利",
+    "盛世",
+    "天成",
+    "佳和",
+    "博远",
+    "兴旺",
+    "正大",
+    "美景",
+    "新源",
+    "同创",
+    "汇通",
+    "联发",
+    "万和",
+    "中诚",
+    "安康",
+    "丰禾",
+)
+NAME_TRADES = {
+    "A": "农业",
+    "B": "矿业",
+    "C": "制造",
+    "D": "电力",
+    "E": "水务",
+    "F": "建筑",
+    "G": "商贸",
+    "H": "物流",
+    "I": "餐饮",
+    "J": "信息技术",
+    "K": "金融服务",
+    "L": "置业",
+    "M": "租赁",
+    "N": "科技",
+    "O": "环境",
+    "P": "教育",
+    "Q": "健康",
+    "R": "文化",
+    "S": "服务",
+}
+ADVERSE_KINDS = ("severe_penalty", "serious_list", "executee_list", "tax_arrears", "broken_commitment", "loan_default")
 ADVERSE_WEIGHTS = np.array([0.30, 0.07, 0.16, 0.20, 0.12, 0.15])
 
 
@@ -140,10 +183,10 @@ class _Chunk:
         out = np.array(codes, dtype=object)
         # early pilot codes: legal but with a wrong check character (kept, warned about at ingest)
         pilot = np.flatnonzero(rng.random(n) < self.cfg.pilot_code_rate)
-        for k in pilot:
-            good = out[k][-1]
+        for row in pilot.tolist():
+            good = out[row][-1]
             wrong = CHARSET[(CHARSET.index(good) + 1 + int(rng.integers(0, 29))) % 31]
-            out[k] = out[k][:17] + wrong
+            out[row] = out[row][:17] + wrong
         self.pilot_codes = int(pilot.size)
         return out
 
@@ -157,7 +200,8 @@ class _Chunk:
         return np.array(
             [
                 f"{NAME_PLACES[place[k]]}{NAME_WORDS[word[k]]}{NAME_WORDS[word2[k]][0]}{trades[k]}{suffix[k]}"
-                if self.entity[k] != 1 else f"{NAME_PLACES[place[k]]}县{NAME_WORDS[word[k]]}{trades[k]}店"
+                if self.entity[k] != 1
+                else f"{NAME_PLACES[place[k]]}县{NAME_WORDS[word[k]]}{trades[k]}店"
                 for k in range(n)
             ],
             dtype=object,
@@ -207,8 +251,9 @@ class _Chunk:
         self.si_mask = self.alive & has_si[:, None]
         head_level = np.log(SIZE_HEADCOUNT[self.size] * rng.lognormal(0, 0.5, n))
         head_drift = 0.6 * drift + rng.normal(0, 0.002, n)
-        head = np.exp(head_level[:, None] + head_drift[:, None] * np.arange(m)[None, :]
-                      + 0.5 * walk + rng.normal(0, 0.05, (n, m)))
+        head = np.exp(
+            head_level[:, None] + head_drift[:, None] * np.arange(m)[None, :] + 0.5 * walk + rng.normal(0, 0.05, (n, m))
+        )
         self.headcount = np.maximum(1, np.round(head)).astype(int)
         si_arrears = rng.random((n, m)) < _sigmoid(-4.2 + 1.2 * r)
         self.si_arrears = np.where(si_arrears, self.headcount * rng.uniform(300, 1200, (n, m)), 0.0)
@@ -217,7 +262,6 @@ class _Chunk:
     def records(self) -> None:
         rng, n, m = self.rng, self.n, self.cfg.months
         r = self.risk
-        ms = self.month_start
         # light and general penalties: a Poisson rate rising with risk
         lam = np.exp(-4.7 + 1.0 * r + 0.25 * (self.size <= 1))[:, None] * self.alive
         counts = rng.poisson(lam)
@@ -226,7 +270,9 @@ class _Chunk:
         pi, pm = np.repeat(pi, reps), np.repeat(pm, reps)
         severity = np.where(rng.random(pi.size) < 0.6, "轻微", "一般")
         pen = {
-            "i": pi, "month": pm, "severity": severity,
+            "i": pi,
+            "month": pm,
+            "severity": severity,
             "amount": np.where(severity == "轻微", 1, 8) * 1000 * (1 + rng.pareto(1.8, pi.size)),
         }
         self.penalty_parts = [pen]
@@ -236,7 +282,8 @@ class _Chunk:
         c_counts = rng.poisson(lam_c)
         ci, cm = np.nonzero(c_counts)
         self.commit = {
-            "i": ci, "month": cm,
+            "i": ci,
+            "month": cm,
             "type": rng.choice(len(schema.COMMITMENT_TYPES), ci.size, p=[0.35, 0.3, 0.25, 0.1]),
             "resolve_month": cm + rng.integers(3, 13, ci.size),
             "broken_month": np.full(ci.size, -1),
@@ -248,7 +295,9 @@ class _Chunk:
         li, lm = np.nonzero(l_counts)
         term = rng.choice([6, 12, 12, 12, 24], li.size)
         self.loan = {
-            "i": li, "month": lm, "term": term,
+            "i": li,
+            "month": lm,
+            "term": term,
             "amount": np.round(np.maximum(5e4, self.sales[li, lm] * rng.uniform(0.5, 3.0, li.size)), -4),
             "bank": rng.integers(0, len(BANKS), li.size),
             "default_month": np.full(li.size, -1),
@@ -265,13 +314,19 @@ class _Chunk:
             available = np.ones(len(ADVERSE_KINDS), dtype=bool)
             available[1] = on_serious_until[i] < mo
             available[3] = bool(self.tax_mask[i, mo])
-            pending = [c for c in commits_by_firm.get(i, ())
-                       if self.commit["month"][c] < mo <= self.commit["resolve_month"][c]
-                       and self.commit["broken_month"][c] < 0]
+            pending = [
+                c
+                for c in commits_by_firm.get(i, ())
+                if self.commit["month"][c] < mo <= self.commit["resolve_month"][c]
+                and self.commit["broken_month"][c] < 0
+            ]
             available[4] = bool(pending)
-            active = [k for k in loans_by_firm.get(i, ())
-                      if self.loan["month"][k] < mo < self.loan["month"][k] + self.loan["term"][k]
-                      and self.loan["default_month"][k] < 0]
+            active = [
+                k
+                for k in loans_by_firm.get(i, ())
+                if self.loan["month"][k] < mo < self.loan["month"][k] + self.loan["term"][k]
+                and self.loan["default_month"][k] < 0
+            ]
             available[5] = bool(active)
             w = ADVERSE_WEIGHTS * available
             kind = int(rng.choice(len(ADVERSE_KINDS), p=w / w.sum()))
@@ -288,10 +343,14 @@ class _Chunk:
         sev = kinds_arr == 0
         si_, sm_ = ei[sev], em[sev]
         severity = np.where(rng.random(si_.size) < 0.7, "较重", "严重")
-        self.penalty_parts.append({
-            "i": si_, "month": sm_, "severity": severity,
-            "amount": np.where(severity == "较重", 5e4, 2e5) * (1 + rng.pareto(1.5, si_.size)),
-        })
+        self.penalty_parts.append(
+            {
+                "i": si_,
+                "month": sm_,
+                "severity": severity,
+                "amount": np.where(severity == "较重", 5e4, 2e5) * (1 + rng.pareto(1.5, si_.size)),
+            }
+        )
         tax_ev = kinds_arr == 3
         ti, tm = ei[tax_ev], em[tax_ev]
         # the first month past 90 days; it stays unpaid one or two more months, then is cleared
@@ -319,9 +378,13 @@ class _Chunk:
         filed = ms[tm] + np.where(late, rng.integers(15, 28, ti.size), rng.integers(0, 15, ti.size))
         due = self.tax["due"][ti, tm]
         self.tables["tax_monthly"] = {
-            "uscc": self.uscc[ti], "period": period_of[tm], "filed_date": filed,
-            "declared_sales": np.round(self.sales[ti, tm], 2), "tax_paid": np.round(due - np.minimum(due, self.tax["arrears"][ti, tm]), 2),
-            "arrears": np.round(self.tax["arrears"][ti, tm], 2), "arrears_days": self.tax["arrears_days"][ti, tm].astype(np.int32),
+            "uscc": self.uscc[ti],
+            "period": period_of[tm],
+            "filed_date": filed,
+            "declared_sales": np.round(self.sales[ti, tm], 2),
+            "tax_paid": np.round(due - np.minimum(due, self.tax["arrears"][ti, tm]), 2),
+            "arrears": np.round(self.tax["arrears"][ti, tm], 2),
+            "arrears_days": self.tax["arrears_days"][ti, tm].astype(np.int32),
             "late_filing": late,
         }
         parts = []
@@ -329,16 +392,26 @@ class _Chunk:
             ui, um = np.nonzero(self.utility_mask[u] & (np.arange(m)[None, :] > self.reg_month[:, None] + 1))
             d = self.utility[u]
             billed, paid = d["billed"][ui, um], d["paid"][ui, um]
-            parts.append({
-                "uscc": self.uscc[ui], "utility": np.full(ui.size, u, dtype=object), "period": period_of[um],
-                "bill_date": day(um, 0, 6), "usage": np.round(d["usage"][ui, um], 1), "billed": np.round(billed, 2),
-                "paid": np.round(paid, 2), "arrears": np.round(billed - paid, 2),
-            })
+            parts.append(
+                {
+                    "uscc": self.uscc[ui],
+                    "utility": np.full(ui.size, u, dtype=object),
+                    "period": period_of[um],
+                    "bill_date": day(um, 0, 6),
+                    "usage": np.round(d["usage"][ui, um], 1),
+                    "billed": np.round(billed, 2),
+                    "paid": np.round(paid, 2),
+                    "arrears": np.round(billed - paid, 2),
+                }
+            )
         self.tables["utility_monthly"] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         si, sm = np.nonzero(self.si_mask)
         self.tables["social_insurance_monthly"] = {
-            "uscc": self.uscc[si], "period": ms[sm], "report_date": ms[sm] + 27,
-            "headcount": self.headcount[si, sm].astype(np.int32), "arrears": np.round(self.si_arrears[si, sm], 2),
+            "uscc": self.uscc[si],
+            "period": ms[sm],
+            "report_date": ms[sm] + 27,
+            "headcount": self.headcount[si, sm].astype(np.int32),
+            "arrears": np.round(self.si_arrears[si, sm], 2),
         }
 
         pen = {k: np.concatenate([p[k] for p in self.penalty_parts]) for k in self.penalty_parts[0]}
@@ -351,9 +424,12 @@ class _Chunk:
         self.tables["penalties"] = {
             "penalty_id": _ids("CF", self.index, n_pen),
             "uscc": self.uscc[pen["i"]],
-            "domain": np.array(schema.PENALTY_DOMAINS)[rng.choice(len(schema.PENALTY_DOMAINS), n_pen,
-                                                                  p=[0.3, 0.15, 0.15, 0.12, 0.1, 0.08, 0.05, 0.05])],
-            "severity": pen["severity"], "amount": np.round(pen["amount"], -1), "decision_date": decision,
+            "domain": np.array(schema.PENALTY_DOMAINS)[
+                rng.choice(len(schema.PENALTY_DOMAINS), n_pen, p=[0.3, 0.15, 0.15, 0.12, 0.1, 0.08, 0.05, 0.05])
+            ],
+            "severity": pen["severity"],
+            "amount": np.round(pen["amount"], -1),
+            "decision_date": decision,
             "repair_date": np.where(repair_known, repair, np.datetime64("NaT")),
         }
 
@@ -389,7 +465,9 @@ class _Chunk:
         lo = self.loan
         n_lo = lo["i"].size
         start = day(lo["month"])
-        maturity = (start.astype("datetime64[M]") + lo["term"]).astype("datetime64[D]") + (start - start.astype("datetime64[M]").astype("datetime64[D]"))
+        maturity = (start.astype("datetime64[M]") + lo["term"]).astype("datetime64[D]") + (
+            start - start.astype("datetime64[M]").astype("datetime64[D]")
+        )
         defaulted = lo["default_month"] >= 0
         dpd90 = ms[np.maximum(lo["default_month"], 0)] + rng.integers(0, 28, n_lo)
         dpd90_known = defaulted & (dpd90 < self.extract_date)
@@ -401,14 +479,20 @@ class _Chunk:
             "loan_id": _ids("LN", self.index, n_lo),
             "uscc": self.uscc[lo["i"]],
             "bank_id": np.array(BANKS)[lo["bank"]],
-            "start_date": start, "maturity_date": maturity, "amount": lo["amount"],
+            "start_date": start,
+            "maturity_date": maturity,
+            "amount": lo["amount"],
             "max_dpd": max_dpd.astype(np.int32),
             "dpd90_date": np.where(dpd90_known, dpd90, np.datetime64("NaT")),
             "settled_date": np.where(settled, maturity + rng.integers(-20, 1, n_lo), np.datetime64("NaT")),
-            "status": np.where(dpd90_known, "违约", np.where(settled, "结清", np.where(minor & ~matured, "逾期", "正常"))),
+            "status": np.where(
+                dpd90_known, "违约", np.where(settled, "结清", np.where(minor & ~matured, "逾期", "正常"))
+            ),
         }
         self.tables["synthetic_truth"] = {
-            "uscc": self.uscc, "latent_risk": np.round(self.risk, 6), "monthly_hazard": self.hazard,
+            "uscc": self.uscc,
+            "latent_risk": np.round(self.risk, 6),
+            "monthly_hazard": self.hazard,
             "p_adverse_12m": 1 - (1 - self.hazard) ** 12,
         }
 
@@ -425,6 +509,7 @@ def _index_by(owner: np.ndarray) -> dict[int, list[int]]:
 
 
 # ---------------------------------------------------------------------------- output
+
 
 def _inject_errors(
     table: schema.Table, data: dict[str, np.ndarray], rng: np.random.Generator, rate: float, extract_date: np.datetime64
@@ -459,8 +544,13 @@ def _inject_errors(
 
 
 def _arrow(table: schema.Table, data: dict[str, np.ndarray]) -> pa.Table:
-    types = {"VARCHAR": pa.string(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "DATE": pa.date32(),
-             "BOOLEAN": pa.bool_()}
+    types = {
+        "VARCHAR": pa.string(),
+        "DOUBLE": pa.float64(),
+        "INTEGER": pa.int32(),
+        "DATE": pa.date32(),
+        "BOOLEAN": pa.bool_(),
+    }
     arrays = []
     for col in table.columns:
         values = data[col.name]

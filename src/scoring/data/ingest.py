@@ -63,6 +63,8 @@ def _ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
             quarantined BIGINT, warnings JSON, extract_date DATE, file_sha256 VARCHAR, loaded_at TIMESTAMP)
         """
     )
+    # warehouses made before a column existed get it added rather than failing
+    con.execute("ALTER TABLE loads ADD COLUMN IF NOT EXISTS file_sha256 VARCHAR")
     con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
 
 
@@ -72,26 +74,43 @@ def _faults(table: schema.Table, extract_date: dt.date) -> list[tuple[str, str, 
     for col in table.columns:
         if not col.nullable:
             checks.append((col.name, f"s.{col.name} IS NULL", "missing value (缺少必填值)"))
-    checks.append(("uscc", f"NOT {sql_shape_expression('s.uscc')}",
-                   "malformed USCC: not 18 characters of 0-9/A-Y without I,O,S,V,Z (统一社会信用代码格式错误)"))
+    checks.append(
+        (
+            "uscc",
+            f"NOT {sql_shape_expression('s.uscc')}",
+            "malformed USCC: not 18 characters of 0-9/A-Y without I,O,S,V,Z (统一社会信用代码格式错误)",
+        )
+    )
     if table.name != "enterprises":
         checks.append(("uscc", "e.uscc IS NULL", "unknown enterprise: USCC not registered (无此登记主体)"))
     for col in table.columns:
         if col.allowed:
             values = ", ".join(f"'{v}'" for v in col.allowed)
-            checks.append((col.name, f"s.{col.name} NOT IN ({values})", f"value not allowed (取值应为{'/'.join(col.allowed)})"))
+            checks.append(
+                (col.name, f"s.{col.name} NOT IN ({values})", f"value not allowed (取值应为{'/'.join(col.allowed)})")
+            )
         if col.non_negative:
             checks.append((col.name, f"s.{col.name} < 0", "negative amount (金额/数量为负)"))
         if col.dtype == "DATE":
             checks.append((col.name, f"s.{col.name} < DATE '{EARLIEST_DATE}'", "impossible date: before 1949-10-01"))
             if not col.future_ok:
-                checks.append((col.name, f"s.{col.name} >= DATE '{extract_date}'",
-                               f"impossible date: on or after the extraction date {extract_date} (日期晚于数据提取日)"))
+                checks.append(
+                    (
+                        col.name,
+                        f"s.{col.name} >= DATE '{extract_date}'",
+                        f"impossible date: on or after the extraction date {extract_date} (日期晚于数据提取日)",
+                    )
+                )
     for later, earlier in table.date_order:
         checks.append((later, f"s.{later} < s.{earlier}", f"impossible date: {later} before {earlier} (日期顺序错误)"))
     if table.name != "enterprises" and table.date_column:
-        checks.append((table.date_column, f"s.{table.date_column} < e.registered_date",
-                       "impossible date: before the enterprise's registration (早于成立日期)"))
+        checks.append(
+            (
+                table.date_column,
+                f"s.{table.date_column} < e.registered_date",
+                "impossible date: before the enterprise's registration (早于成立日期)",
+            )
+        )
     return checks
 
 
@@ -124,9 +143,7 @@ def load_table(
     """Validate one file and replace ``table`` with its good rows; quarantine the rest."""
     result = TableLoad(table.name, str(file))
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM read_parquet('{file}', file_row_number=true)"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM read_parquet('{file}', file_row_number=true)")
     except duckdb.Error as exc:
         raise IngestError(f"{file}: cannot read as Parquet: {exc}") from exc
     present = {r[0] for r in con.execute("DESCRIBE stage").fetchall()}
@@ -170,9 +187,7 @@ def load_table(
     )
     result.rows_read = con.execute("SELECT count(*) FROM stage").fetchone()[0]  # type: ignore[index]
     result.loaded = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]  # type: ignore[index]
-    result.quarantined = con.execute(
-        "SELECT count(*) FROM quarantine WHERE table_name = ?", [table.name]
-    ).fetchone()[0]  # type: ignore[index]
+    result.quarantined = con.execute("SELECT count(*) FROM quarantine WHERE table_name = ?", [table.name]).fetchone()[0]  # type: ignore[index]
     result.reasons = dict(
         con.execute(
             "SELECT field || ': ' || reason, count(*) FROM quarantine WHERE table_name = ? GROUP BY 1 ORDER BY 2 DESC",
@@ -185,9 +200,19 @@ def load_table(
             result.warnings["uscc check character wrong (early pilot codes kept, 校验码不符的早期试点代码)"] = bad_check
     assert result.loaded + result.quarantined == result.rows_read, "a row was neither loaded nor quarantined"
     con.execute(
-        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-        [load_id, table.name, str(file), result.rows_read, result.loaded, result.quarantined,
-         json.dumps(result.warnings, ensure_ascii=False), extract_date, _file_hash(file)],
+        "INSERT INTO loads (load_id, table_name, source_file, rows_read, loaded, quarantined, warnings, extract_date,"
+        " file_sha256, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+        [
+            load_id,
+            table.name,
+            str(file),
+            result.rows_read,
+            result.loaded,
+            result.quarantined,
+            json.dumps(result.warnings, ensure_ascii=False),
+            extract_date,
+            _file_hash(file),
+        ],
     )
     con.execute("DROP TABLE stage; DROP TABLE checked")
     return result
@@ -209,7 +234,9 @@ def ingest_directory(source: Path, warehouse: Path, *, extract_date: dt.date | N
             extract_date = dt.date.today()
     files = {name: source / f"{name}.parquet" for name in schema.TABLES}
     if not files["enterprises"].exists():
-        raise IngestError(f"{source}: enterprises.parquet is required (every record is keyed to a registered enterprise)")
+        raise IngestError(
+            f"{source}: enterprises.parquet is required (every record is keyed to a registered enterprise)"
+        )
     load_id = uuid.uuid4().hex[:12]
     results = []
     with connect(warehouse) as con:

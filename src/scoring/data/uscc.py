@@ -61,8 +61,13 @@ def validate(code: str) -> list[UsccProblem]:
     Length and characters are checked first; the check characters only when the shape is right.
     """
     if len(code) != 18:
-        return [UsccProblem(UsccFault.LENGTH, f"统一社会信用代码应为18位，实际为{len(code)}位",
-                            f"USCC must be 18 characters, got {len(code)}")]
+        return [
+            UsccProblem(
+                UsccFault.LENGTH,
+                f"统一社会信用代码应为18位，实际为{len(code)}位",
+                f"USCC must be 18 characters, got {len(code)}",
+            )
+        ]
     for i, c in enumerate(code):
         if c not in _VALUE:
             return [

@@ -87,18 +87,14 @@ def feature_sql(catalog: Catalog, as_of: dt.date) -> str:
         if end:
             where.append(f"({end} IS NULL OR {end} >= {a})")
         aggs = ", ".join(f"{_aggregate(f, date_col, a, end)} AS {f.name}" for f in feats)
-        ctes.append(
-            f"g{k} AS (SELECT uscc, {aggs} FROM {src.table} WHERE {' AND '.join(where)} GROUP BY uscc)"
-        )
+        ctes.append(f"g{k} AS (SELECT uscc, {aggs} FROM {src.table} WHERE {' AND '.join(where)} GROUP BY uscc)")
         joins.append(f"LEFT JOIN g{k} ON g{k}.uscc = p.uscc")
         for f in feats:
             value = f"g{k}.{f.name}"
             if f.default is not None:
                 value = f"coalesce({value}, {f.default})"
             selects.append(f"CAST({value} AS DOUBLE) AS {f.name}")
-    base = (
-        f"SELECT p.uscc, {a} AS as_of, {', '.join(selects)} FROM population p {' '.join(joins)}"
-    )
+    base = f"SELECT p.uscc, {a} AS as_of, {', '.join(selects)} FROM population p {' '.join(joins)}"
     derived_sql = ", ".join(f"CAST({f.expression} AS DOUBLE) AS {f.name}" for f in derived)
     names = ", ".join(f.name for f in catalog.features)
     return (

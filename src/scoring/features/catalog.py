@@ -34,8 +34,18 @@ class Monotone(StrEnum):
 
 
 Aggregation = Literal[
-    "count", "sum", "max", "min", "mean", "count_distinct", "last", "months_since_last", "active", "expression",
-    "category", "derived",
+    "count",
+    "sum",
+    "max",
+    "min",
+    "mean",
+    "count_distinct",
+    "last",
+    "months_since_last",
+    "active",
+    "expression",
+    "category",
+    "derived",
 ]
 
 

@@ -32,14 +32,14 @@ def adverse_event_sql(start: str, end: str) -> str:
     w = lambda col: f"{col} >= {start} AND {col} < {end}"  # noqa: E731
     return f"""
         SELECT uscc, decision_date AS event_date, 'severe_penalty' AS kind FROM penalties
-            WHERE severity IN ('较重', '严重') AND {w('decision_date')}
+            WHERE severity IN ('较重', '严重') AND {w("decision_date")}
         UNION ALL
         SELECT uscc, entry_date, CASE list_type WHEN '严重失信主体名单' THEN 'serious_list' ELSE 'executee_list' END
-            FROM dishonesty_lists WHERE {w('entry_date')}
+            FROM dishonesty_lists WHERE {w("entry_date")}
         UNION ALL
-        SELECT uscc, outcome_date, 'broken_commitment' FROM commitments WHERE outcome = '违诺' AND {w('outcome_date')}
+        SELECT uscc, outcome_date, 'broken_commitment' FROM commitments WHERE outcome = '违诺' AND {w("outcome_date")}
         UNION ALL
-        SELECT uscc, dpd90_date, 'loan_default' FROM loans WHERE {w('dpd90_date')}
+        SELECT uscc, dpd90_date, 'loan_default' FROM loans WHERE {w("dpd90_date")}
         UNION ALL
         SELECT uscc, filed_date, 'tax_arrears' FROM (
             SELECT uscc, filed_date, arrears_days,
@@ -48,7 +48,7 @@ def adverse_event_sql(start: str, end: str) -> str:
             FROM tax_monthly)
             WHERE arrears_days > 90
               AND (prev_days IS NULL OR prev_days <= 90 OR prev_period < filed_date - INTERVAL 2 MONTH)
-              AND {w('filed_date')}
+              AND {w("filed_date")}
     """
 
 

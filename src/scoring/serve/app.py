@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -30,7 +31,7 @@ from scoring.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or invalid API key"},
     404: {"model": ErrorResponse, "description": "enterprise not in the current evaluation population"},
     413: {"model": ErrorResponse, "description": "request body too large"},
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {"loc": (), "msg": "invalid request"}
         loc = [str(p) for p in first.get("loc", ()) if p != "body"]
         field = ".".join(loc) or None
         kind = first.get("type")
@@ -92,8 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > state.settings.max_body_bytes:
-            return _error(ApiError(413, "body_too_large", "请求体过大",
-                                   f"request body over {state.settings.max_body_bytes} bytes"))
+            return _error(
+                ApiError(
+                    413, "body_too_large", "请求体过大", f"request body over {state.settings.max_body_bytes} bytes"
+                )
+            )
         return await call_next(request)
 
     @app.get("/healthz", tags=["ops"])
@@ -117,8 +121,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def evaluate(body: EvaluationRequest, key: CurrentKey, service: ServiceDep) -> EvaluationResponse:
         """公共信用综合评价 of one enterprise: probability, score, grade and the reasons behind them."""
         if not service.ready:
-            raise ApiError(503, "not_ready", "服务尚未加载模型或特征", "no model or feature snapshot loaded: "
-                           + "; ".join(service.problems))
+            raise ApiError(
+                503,
+                "not_ready",
+                "服务尚未加载模型或特征",
+                "no model or feature snapshot loaded: " + "; ".join(service.problems),
+            )
         assert service.model is not None and service.online is not None and service.catalog is not None
         warnings = []
         values = service.online.values(body.uscc)
@@ -128,14 +136,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise ApiError(422, "invalid_uscc", check[0].message_zh, check[0].message_en, field="uscc")
             warnings.append(f"uscc fails its check character but is registered (early pilot code): {check[0].message}")
         if values is None:
-            raise ApiError(404, "unknown_enterprise", "该主体不在当前评价范围内（未登记或已注销）",
-                           f"enterprise {body.uscc} is not in the evaluation population as of {service.online.as_of}",
-                           field="uscc")
+            raise ApiError(
+                404,
+                "unknown_enterprise",
+                "该主体不在当前评价范围内（未登记或已注销）",
+                f"enterprise {body.uscc} is not in the evaluation population as of {service.online.as_of}",
+                field="uscc",
+            )
         response = _evaluate(service, body.uscc, values, warnings)
         inputs = {name: values.get(name) for name in service.model.config.features}
         assert service.engine is not None
-        record_decision(service.engine, kind="evaluation", key=key, response=response.model_dump(mode="json"),
-                        inputs=inputs)
+        record_decision(
+            service.engine, kind="evaluation", key=key, response=response.model_dump(mode="json"), inputs=inputs
+        )
         return response
 
     return app
@@ -166,8 +179,14 @@ def _evaluate(service: ServiceState, uscc: str, values: dict, warnings: list[str
         overrides=[OverridePublic(rule=o.rule, grade=o.grade, reason_zh=o.reason_zh) for o in overrides],
         base_points=round(base, 1),
         reasons=[
-            ReasonPublic(feature=r.feature, label_zh=r.label_zh, value=r.value, points=r.points, effect=r.effect,
-                         text_zh=r.text_zh)
+            ReasonPublic(
+                feature=r.feature,
+                label_zh=r.label_zh,
+                value=r.value,
+                points=r.points,
+                effect=r.effect,
+                text_zh=r.text_zh,
+            )
             for r in reasons
         ],
         model=_model_public(service),

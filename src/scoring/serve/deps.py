@@ -22,10 +22,24 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error answered with a stable code and a message in Chinese and English."""
 
-    def __init__(self, status: int, code: str, message_zh: str, message_en: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message_zh: str,
+        message_en: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message_en)
-        self.status, self.code, self.message_zh, self.message_en, self.field = status, code, message_zh, message_en, field
+        self.status, self.code, self.message_zh, self.message_en, self.field = (
+            status,
+            code,
+            message_zh,
+            message_en,
+            field,
+        )
         self.headers = headers
 
 
@@ -69,7 +83,7 @@ class ServiceState:
 
 
 def get_service(request: Request) -> ServiceState:
-    return request.app.state.service  # type: ignore[no-any-return]
+    return request.app.state.service
 
 
 ServiceDep = Annotated[ServiceState, Depends(get_service)]
@@ -81,13 +95,23 @@ def current_key(
     service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> ApiKey:
     if credentials is None or not credentials.credentials:
-        raise ApiError(401, "missing_api_key", "缺少API密钥", "missing API key: send Authorization: Bearer <key>",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "missing_api_key",
+            "缺少API密钥",
+            "missing API key: send Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     assert service.engine is not None
     key = authenticate(service.engine, credentials.credentials)
     if key is None:
-        raise ApiError(401, "invalid_api_key", "API密钥无效或已吊销", "invalid or revoked API key",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "invalid_api_key",
+            "API密钥无效或已吊销",
+            "invalid or revoked API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return key
 
 

@@ -83,7 +83,9 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(engine: sa.Engine, *, role: Role, bank_id: str | None = None, label: str | None = None) -> tuple[str, ApiKey]:
+def create_key(
+    engine: sa.Engine, *, role: Role, bank_id: str | None = None, label: str | None = None
+) -> tuple[str, ApiKey]:
     """A new API key: (the secret, shown once; its record)."""
     if role == Role.BANK and not bank_id:
         raise ValueError("a bank key needs the bank id (--bank-id)")
@@ -92,7 +94,11 @@ def create_key(engine: sa.Engine, *, role: Role, bank_id: str | None = None, lab
     with engine.begin() as con:
         con.execute(
             api_keys.insert().values(
-                key_id=record.key_id, key_hash=_hash(secret), role=role.value, bank_id=bank_id, label=label,
+                key_id=record.key_id,
+                key_hash=_hash(secret),
+                role=role.value,
+                bank_id=bank_id,
+                label=label,
                 created_at=dt.datetime.now(dt.UTC),
             )
         )
@@ -113,7 +119,8 @@ def authenticate(engine: sa.Engine, secret: str) -> ApiKey | None:
 def revoke_key(engine: sa.Engine, key_id: str) -> bool:
     with engine.begin() as con:
         done = con.execute(
-            api_keys.update().where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+            api_keys.update()
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
             .values(revoked_at=dt.datetime.now(dt.UTC))
         )
     return bool(done.rowcount)

@@ -46,9 +46,7 @@ def load_spec(path: Path) -> ModelSpec:
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}") from exc
     except ValidationError as exc:
-        raise SpecError(
-            "\n".join(f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        ) from exc
+        raise SpecError("\n".join(f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
 
 
 def spec_hash(path: Path) -> str:

@@ -80,7 +80,10 @@ def choose_as_of_dates(spec: ModelSpec, *, start: dt.date, extract: dt.date) -> 
 def code_version() -> str:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
             cwd=Path(__file__).parent,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -94,8 +97,11 @@ def current_lineage(settings: Settings, spec_path: Path | None = None) -> dict[s
     spec_path = spec_path or settings.model_spec_path("credit_evaluation")
     with connect(settings.warehouse_path, read_only=True) as con:
         data = data_fingerprint(con)
-    parts = {"data_fingerprint": data, "catalog_hash": catalog_hash(settings.catalog_path),
-             "spec_hash": spec_hash(spec_path)}
+    parts = {
+        "data_fingerprint": data,
+        "catalog_hash": catalog_hash(settings.catalog_path),
+        "spec_hash": spec_hash(spec_path),
+    }
     parts["fingerprint"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
     return parts
 
@@ -129,7 +135,9 @@ def fit(
     params = {k: v for k, v in spec.lightgbm.items() if k not in ("num_boost_round", "early_stopping_rounds")}
     params["monotone_constraints"] = [catalog.feature(n).monotone.constraint for n in names]
     cats = [i for i, n in enumerate(names) if catalog.feature(n).is_categorical]
-    dtrain = lgb.Dataset(matrix[~is_held], y[~is_held], feature_name=names, categorical_feature=cats, free_raw_data=False)
+    dtrain = lgb.Dataset(
+        matrix[~is_held], y[~is_held], feature_name=names, categorical_feature=cats, free_raw_data=False
+    )
     dvalid = lgb.Dataset(matrix[is_held], y[is_held], reference=dtrain)
     booster = lgb.train(
         params,
@@ -237,9 +245,16 @@ def train_evaluation(
     experiment_id = ensure_experiment(settings, settings.experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{test_date}") as run:
         mlflow.log_params({k: v for k, v in spec.lightgbm.items()})
-        mlflow.log_params({"train_as_of": ",".join(lineage["train_as_of"]), "test_as_of": lineage["test_as_of"],
-                           "n_features": len(names), "n_train": fit_info["n_fit"], "n_holdout": fit_info["n_holdout"],
-                           "calibration": spec.calibration})
+        mlflow.log_params(
+            {
+                "train_as_of": ",".join(lineage["train_as_of"]),
+                "test_as_of": lineage["test_as_of"],
+                "n_features": len(names),
+                "n_train": fit_info["n_fit"],
+                "n_holdout": fit_info["n_holdout"],
+                "calibration": spec.calibration,
+            }
+        )
         mlflow.set_tags({f"lineage.{k}": str(v) for k, v in lineage.items()})
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
         mlflow.log_figure(_roc_figure(y_test, decided["probability"].to_numpy(), test["p_true"]), "plots/roc.png")
@@ -266,8 +281,14 @@ def train_evaluation(
             client.set_model_version_tag(spec.name, version, "test_auc", f"{metrics['auc']:.4f}")
             client.set_model_version_tag(spec.name, version, "lineage_fingerprint", lineage["fingerprint"])
     return TrainResult(
-        model_name=spec.name, version=version, run_id=run.info.run_id, test_as_of=test_date,
-        train_as_of=train_dates, metrics=metrics, grades=grades, extra=fit_info,
+        model_name=spec.name,
+        version=version,
+        run_id=run.info.run_id,
+        test_as_of=test_date,
+        train_as_of=train_dates,
+        metrics=metrics,
+        grades=grades,
+        extra=fit_info,
     )
 
 

@@ -1,0 +1,115 @@
+"""A feature at as_of reads only records dated before as_of; a repaired penalty stops counting."""
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from scoring.data import schema
+from scoring.features.build import build_features
+from scoring.features.catalog import load_catalog
+from scoring.features.labels import build_labels
+
+REPO = Path(__file__).resolve().parents[2]
+AS_OF = dt.date(2024, 7, 1)
+
+
+@pytest.fixture()
+def con(warehouse_copy: Path):
+    c = duckdb.connect(str(warehouse_copy))
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(REPO / "features" / "catalog.yaml")
+
+
+def _date_columns(table: schema.Table) -> list[str]:
+    return [c.name for c in table.columns if c.dtype == "DATE"]
+
+
+def _copy_rows_shifted(
+    con: duckdb.DuckDBPyConnection,
+    table: schema.Table,
+    *,
+    first_date: dt.date,
+    by_record_date: bool = False,
+    n: int = 20,
+    where: str = "TRUE",
+) -> None:
+    """Copy n rows of live enterprises so that their earliest date (or their record date) falls on
+    first_date; all dates of a row keep their gaps."""
+    dates = _date_columns(table)
+    least = table.date_column if by_record_date else f"least({', '.join(dates)})"
+    shifted = ", ".join(
+        f"{c} + CAST(DATE '{first_date}' - {least} AS INTEGER) AS {c}"
+        if c in dates
+        else (f"{c} || '-copy' AS {c}" if c in table.key and c != "uscc" else c)
+        for c in table.column_names
+    )
+    con.execute(
+        f"INSERT INTO {table.name} BY NAME SELECT {shifted} FROM {table.name} "
+        f"WHERE {where} AND uscc IN "
+        f"(SELECT uscc FROM enterprises WHERE registered_date < DATE '{AS_OF}' - INTERVAL 2 YEAR) "
+        f"ORDER BY uscc LIMIT {n}"
+    )
+    if table.name == "tax_monthly":  # the copies must not collide with the real months
+        con.execute(
+            "UPDATE tax_monthly SET period = period + INTERVAL 40 YEAR WHERE filed_date >= DATE '2024-07-01' "
+            "AND period < DATE '2024-06-01'"
+        )
+
+
+@pytest.mark.parametrize("table", schema.RECORD_TABLES)
+@pytest.mark.parametrize("days_after", [0, 1, 200])
+def test_records_dated_on_or_after_as_of_change_no_feature(con, catalog, table: str, days_after: int) -> None:
+    before = build_features(con, catalog, as_of=AS_OF)
+    _copy_rows_shifted(con, schema.TABLES[table], first_date=AS_OF + dt.timedelta(days=days_after))
+    after = build_features(con, catalog, as_of=AS_OF)
+    pd.testing.assert_frame_equal(before, after)
+
+
+@pytest.mark.parametrize("table", ["penalties", "tax_monthly", "utility_monthly", "dishonesty_lists", "loans"])
+def test_records_dated_the_day_before_do_change_features(con, catalog, table: str) -> None:
+    before = build_features(con, catalog, as_of=AS_OF)
+    where = "utility = 'electricity'" if table == "utility_monthly" else "TRUE"  # water usage is no feature
+    _copy_rows_shifted(
+        con, schema.TABLES[table], first_date=AS_OF - dt.timedelta(days=1), by_record_date=True, where=where
+    )
+    after = build_features(con, catalog, as_of=AS_OF)
+    assert not before.equals(after)
+
+
+def _one_unrepaired_penalty(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    return con.execute(
+        f"SELECT penalty_id, uscc FROM penalties WHERE decision_date < DATE '{AS_OF}' "
+        f"AND decision_date >= DATE '{AS_OF}' - INTERVAL 6 MONTH AND repair_date IS NULL ORDER BY penalty_id LIMIT 1"
+    ).fetchone()
+
+
+def test_a_repaired_penalty_stops_counting_from_its_repair_date(con, catalog) -> None:
+    penalty_id, uscc = _one_unrepaired_penalty(con)
+    count = lambda: build_features(con, catalog, as_of=AS_OF).set_index("uscc").loc[uscc, "penalty_count_12m"]  # noqa: E731
+    original = count()
+    con.execute(f"UPDATE penalties SET repair_date = DATE '{AS_OF}' WHERE penalty_id = ?", [penalty_id])
+    assert count() == original  # repaired on the as-of date: not yet known before it
+    con.execute(f"UPDATE penalties SET repair_date = DATE '{AS_OF}' - 1 WHERE penalty_id = ?", [penalty_id])
+    assert count() == original - 1
+
+
+def test_labels_read_only_the_outcome_window(con) -> None:
+    as_of = dt.date(2023, 7, 1)
+    labels = build_labels(con, as_of=as_of).set_index("uscc")
+    clean = labels[labels["adverse"] == 0].index[0]
+    con.execute(
+        "INSERT INTO penalties VALUES ('T-before', ?, '市场监管', '严重', 1000, DATE '2023-06-30', NULL)", [clean]
+    )
+    assert build_labels(con, as_of=as_of).set_index("uscc").loc[clean, "adverse"] == 0
+    con.execute(
+        "INSERT INTO penalties VALUES ('T-after', ?, '市场监管', '严重', 1000, DATE '2023-07-01', NULL)", [clean]
+    )
+    assert build_labels(con, as_of=as_of).set_index("uscc").loc[clean, "adverse"] == 1

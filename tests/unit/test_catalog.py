@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scoring.features.catalog import CatalogError, load_catalog
+
+REPO = Path(__file__).resolve().parents[2]
+CATALOG = REPO / "features" / "catalog.yaml"
+
+
+def test_catalog_has_at_least_25_model_features_from_every_source() -> None:
+    catalog = load_catalog(CATALOG)
+    assert len(catalog.model_features) >= 25
+    used = {f.source for f in catalog.model_features}
+    assert used == set(catalog.sources)
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))
+    mutate(raw)
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_typo_names_file_entry_and_field(tmp_path: Path) -> None:
+    def typo(raw: dict) -> None:
+        raw["features"][1]["windw_months"] = 12
+
+    path = _write(tmp_path, typo)
+    with pytest.raises(CatalogError) as err:
+        load_catalog(path)
+    message = str(err.value)
+    assert str(path) in message and "registered_capital" in message and "windw_months" in message
+
+
+def test_a_template_naming_a_missing_value_is_an_error(tmp_path: Path) -> None:
+    def bad_template(raw: dict) -> None:
+        raw["features"][0]["reason_template"] = "成立{no_such_feature}个月"
+
+    with pytest.raises(CatalogError, match="no_such_feature"):
+        load_catalog(_write(tmp_path, bad_template))
+
+
+def test_a_category_cannot_be_monotone(tmp_path: Path) -> None:
+    def monotone_category(raw: dict) -> None:
+        for f in raw["features"]:
+            if f["name"] == "industry":
+                f["monotone"] = "increasing"
+
+    with pytest.raises(CatalogError, match="industry"):
+        load_catalog(_write(tmp_path, monotone_category))
