@@ -319,14 +319,14 @@ def _demo_key(settings: Settings) -> str:
 
 
 def _demo_uscc(settings: Settings) -> str:
-    """A real enterprise with something to explain: the first with a penalty and tax records."""
+    """A real enterprise with something to explain: the first with two penalties this year and tax records."""
     import duckdb
 
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
         row = con.execute(
             "SELECT uscc FROM feature_snapshots WHERE as_of = (SELECT max(as_of) FROM feature_snapshots) "
-            "AND penalty_count_12m >= 1 AND tax_months_filed_12m >= 6 ORDER BY uscc LIMIT 1"
+            "AND penalty_count_12m >= 2 AND tax_months_filed_12m >= 6 ORDER BY uscc LIMIT 1"
         ).fetchone()
         if row is None:
             row = con.execute("SELECT uscc FROM feature_snapshots ORDER BY uscc LIMIT 1").fetchone()
