@@ -67,7 +67,7 @@ coverage
 # The label of the credit evaluation model: any of these in the 12 months after the as-of date.
 
 # %%
-from scoring.features.labels import adverse_event_sql  # noqa: E402
+from scoring.features.labels import adverse_event_sql
 
 every_event = adverse_event_sql("DATE '1990-01-01'", f"DATE '{extract_date}'")
 events = con.execute(

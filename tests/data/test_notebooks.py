@@ -9,6 +9,6 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path: Path, county, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_notebook_runs(path: Path, county, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCORING_HOME", str(county.home))
     runpy.run_path(str(path), run_name="__main__")
