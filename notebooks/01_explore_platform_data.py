@@ -31,14 +31,17 @@ print(f"warehouse {settings.warehouse_path}, data extracted {extract_date}")
 
 # %% [markdown]
 # ## Loads and quarantine
-# Every row read is either loaded or quarantined with its reason: nothing disappears.
+# Every row read is loaded, unchanged, kept in history (a later line replaced it) or quarantined with
+# its reason: nothing disappears. The full data-quality report of the load is in `load_reports`.
 
 # %%
 loads = con.execute(
-    """SELECT table_name, rows_read, loaded, quarantined, round(100.0 * quarantined / rows_read, 4) AS pct
+    """SELECT table_name, rows_read, inserted, replaced, unchanged, duplicates_in_file, quarantined,
+              round(100.0 * quarantined / rows_read, 4) AS pct_quarantined
        FROM loads WHERE load_id = (SELECT arg_max(load_id, loaded_at) FROM loads) ORDER BY table_name"""
 ).df()
-assert (loads["loaded"] + loads["quarantined"] == loads["rows_read"]).all()
+accounted = loads[["inserted", "replaced", "unchanged", "duplicates_in_file", "quarantined"]].sum(axis=1)
+assert (accounted == loads["rows_read"]).all()
 loads
 
 # %%

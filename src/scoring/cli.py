@@ -91,31 +91,117 @@ def _generate(cfg: object, target: Path) -> dict:
 # ---------------------------------------------------------------------------- ingest
 @app.command()
 def ingest(
-    source: Annotated[Path | None, typer.Argument(help="folder of platform files (default: var/raw)")] = None,
+    sources: Annotated[
+        list[Path] | None, typer.Argument(help="folders or files of platform data (default: var/raw)")
+    ] = None,
     extract_date: Annotated[str | None, typer.Option(help="when the files were exported, YYYY-MM-DD")] = None,
+    memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit, e.g. 6GB")] = None,
 ) -> None:
-    """Validate the platform files and load them into the DuckDB warehouse (bad rows quarantined)."""
-    from scoring.data.ingest import IngestError, ingest_directory
+    """Validate platform files (Parquet, or CSV in UTF-8/GBK with English or Chinese headers) and load
+    them into the DuckDB warehouse: upsert on the natural key, bad rows quarantined with their reason."""
+    from scoring.data.ingest import IngestError
+    from scoring.data.ingest import ingest as run_ingest
 
     settings = Settings()
-    folder = source or settings.raw_path
+    paths = sources or [settings.raw_path]
     try:
-        with console.status(f"loading {folder}"):
-            results = ingest_directory(
-                folder,
+        with console.status(f"loading {', '.join(map(str, paths))}"):
+            report = run_ingest(
+                paths,
                 settings.warehouse_path,
+                memory_limit=memory_limit,
                 extract_date=dt.date.fromisoformat(extract_date) if extract_date else None,
             )
     except IngestError as exc:
         raise _fail(str(exc)) from exc
-    table = Table("table", "rows read", "loaded", "quarantined", "reasons / warnings", title="ingest")
-    for r in results:
+    table = Table(
+        "table",
+        "read",
+        "inserted",
+        "replaced",
+        "unchanged",
+        "dup.",
+        "quarantined",
+        "reasons / warnings",
+        title=f"load {report.load_id}",
+    )
+    for r in report.tables:
         notes = [f"{k}: {v}" for k, v in {**r.reasons, **r.warnings}.items()]
-        table.add_row(r.table, f"{r.rows_read:,}", f"{r.loaded:,}", f"{r.quarantined:,}", "\n".join(notes))
+        table.add_row(
+            r.table,
+            f"{r.rows_read:,}",
+            f"{r.inserted:,}",
+            f"{r.replaced:,}",
+            f"{r.unchanged:,}",
+            f"{r.duplicates_in_file:,}",
+            f"{r.quarantined:,}",
+            "\n".join(notes),
+        )
     console.print(table)
-    loaded = sum(r.loaded for r in results)
-    quarantined = sum(r.quarantined for r in results)
-    console.print(f"ingested {loaded:,} rows into {settings.warehouse_path}, {quarantined:,} quarantined")
+    reports = settings.path(settings.var_dir) / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / f"load-{report.load_id}.md").write_text(report.to_markdown(), encoding="utf-8")
+    for path, why in report.failures.items():
+        console.print(f"[red]unreadable:[/red] {path}: {why}")
+    console.print(
+        f"loaded {sum(r.loaded for r in report.tables):,} rows into {settings.warehouse_path}, "
+        f"{sum(r.unchanged for r in report.tables):,} unchanged, {sum(r.quarantined for r in report.tables):,} "
+        f"quarantined; USCC error rate {report.uscc_error_rate:.4%}, duplicate rate {report.duplicate_rate:.4%} "
+        f"(target ≤ 0.01%); report in {reports / f'load-{report.load_id}.md'}"
+    )
+    if report.failures:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def contract(
+    out: Annotated[Path, typer.Option(help="where to write it")] = Path("docs/data-contract.md"),
+    check: Annotated[bool, typer.Option("--check", help="only say whether the file is current")] = False,
+) -> None:
+    """Render the data contract (every table, column, type, label, key) to Markdown."""
+    from scoring.data.contract import render_contract
+
+    text = render_contract()
+    if check:
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            raise _fail(f"{out} is stale: run `scoring contract`")
+        console.print(f"{out} is current")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def records(
+    uscc: Annotated[str, typer.Argument(help="统一社会信用代码")],
+    as_of: Annotated[str | None, typer.Option(help="as-of date YYYY-MM-DD (default: the extraction date)")] = None,
+) -> None:
+    """Which records count for an enterprise as of a date, which do not (repaired, deleted, disputed), and why."""
+    from scoring.data.ingest import connect, extract_date_of
+    from scoring.features.catalog import load_catalog
+    from scoring.features.records import record_status
+
+    settings = Settings()
+    catalog = load_catalog(settings.catalog_path)
+    with connect(settings.warehouse_path, read_only=True) as con:
+        day = dt.date.fromisoformat(as_of) if as_of else extract_date_of(con)
+        frame = record_status(con, catalog, uscc=uscc.strip().upper(), as_of=day)
+    if frame.empty:
+        raise _fail(f"no records of {uscc} before {day}")
+    table = Table("table", "record", "date", "description", "counts", "why", title=f"{uscc} as of {day}")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            row.table,
+            str(row.record_id),
+            str(row.date)[:10],
+            str(row.description),
+            "yes" if row.counts else "[red]no[/red]",
+            row.reason_zh,
+        )
+    console.print(table)
+    excluded = int((~frame["counts"]).sum())
+    console.print(f"{len(frame)} records, {excluded} not counted as of {day}")
 
 
 # ---------------------------------------------------------------------------- features
@@ -250,7 +336,7 @@ def demo(
 ) -> None:
     """Everything end to end: generate a county, ingest, build features, train, register, serve."""
     from scoring.data.generate import GeneratorConfig
-    from scoring.data.ingest import connect, extract_date_of, ingest_directory
+    from scoring.data.ingest import WarehouseFormatError, connect, extract_date_of, ingest_directory
     from scoring.features.build import store_snapshot
     from scoring.features.catalog import load_catalog
 
@@ -260,13 +346,21 @@ def demo(
     manifest_file = settings.raw_path / "manifest.json"
     from dataclasses import asdict
 
-    if manifest_file.exists() and json.loads(manifest_file.read_text()).get("generator") == asdict(cfg):
+    from scoring import __version__
+
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    if manifest.get("generator") == asdict(cfg) and manifest.get("version") == __version__:
         console.print(f"[1/5] synthetic county already in {settings.raw_path} (seed {seed})")
     else:
         _generate(cfg, settings.raw_path)
         console.print(f"[1/5] generated {enterprises:,} enterprises x {months} months into {settings.raw_path}")
     with console.status("[2/5] ingesting"):
-        results = ingest_directory(settings.raw_path, settings.warehouse_path)
+        try:
+            results = ingest_directory(settings.raw_path, settings.warehouse_path)
+        except WarehouseFormatError:
+            # the demo warehouse holds only generated data: rebuild it in the current format
+            settings.warehouse_path.unlink()
+            results = ingest_directory(settings.raw_path, settings.warehouse_path)
     console.print(
         f"[2/5] ingested {sum(r.loaded for r in results):,} rows, "
         f"{sum(r.quarantined for r in results):,} quarantined with reasons"
@@ -377,3 +471,7 @@ def _serve_and_show(settings: Settings, key: str) -> None:
         uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
     )
     server.run()
+
+
+if __name__ == "__main__":
+    app()

@@ -2,6 +2,7 @@ import hashlib
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from scoring.data.generate import GeneratorConfig, generate
 from scoring.data.uscc import validate
@@ -53,3 +54,78 @@ def test_micro_firms_often_lack_tax_records_and_risk_drives_events(county) -> No
               ON p.uscc = t.uscc AND p.severity IN ('较重', '严重') GROUP BY d ORDER BY d"""
     ).fetchall()
     assert by_decile[-1][1] > 4 * max(by_decile[0][1], 1)
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """A small generated county without injected errors, read straight from its files."""
+    out = tmp_path_factory.mktemp("clean")
+    manifest = generate(GeneratorConfig(enterprises=1500, months=30, seed=5, error_rate=0.0), out)
+    con = duckdb.connect()
+    for name in manifest["rows"]:
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{out}/{name}.parquet')")
+    return con
+
+
+CONSISTENCY = {
+    "every record belongs to a registered enterprise": """
+        SELECT count(*) FROM (
+            SELECT uscc FROM penalties UNION ALL SELECT uscc FROM loans UNION ALL SELECT uscc FROM tax_monthly
+            UNION ALL SELECT uscc FROM utility_monthly UNION ALL SELECT uscc FROM licenses
+            UNION ALL SELECT uscc FROM objections UNION ALL SELECT uscc FROM real_estate)
+        WHERE uscc NOT IN (SELECT uscc FROM enterprises)""",
+    "no loan before registration": """
+        SELECT count(*) FROM loans l JOIN enterprises e USING (uscc) WHERE l.start_date < e.registered_date""",
+    "no record dated before registration": """
+        SELECT count(*) FROM (
+            SELECT uscc, decision_date AS d FROM penalties UNION ALL SELECT uscc, filed_date FROM tax_monthly
+            UNION ALL SELECT uscc, issued_date FROM licenses UNION ALL SELECT uscc, registered_date FROM real_estate
+            UNION ALL SELECT uscc, entry_date FROM executee_list UNION ALL SELECT uscc, granted_date FROM patents)
+        JOIN enterprises e USING (uscc) WHERE d < e.registered_date""",
+    "no utility bill, tax filing or insurance report after deregistration": """
+        SELECT count(*) FROM (
+            SELECT uscc, period AS d FROM utility_monthly UNION ALL SELECT uscc, period FROM tax_monthly
+            UNION ALL SELECT uscc, period FROM social_insurance_monthly UNION ALL SELECT uscc, period FROM housing_fund_monthly)
+        JOIN enterprises e USING (uscc) WHERE e.deregistered_date IS NOT NULL AND d > e.deregistered_date""",
+    "status says deregistered exactly when there is a deregistration date": """
+        SELECT count(*) FROM enterprises WHERE (status = '存续') = (deregistered_date IS NOT NULL)""",
+    "list exits follow entries and name a reason": """
+        SELECT count(*) FROM serious_dishonesty_list
+        WHERE exit_date < entry_date OR (exit_date IS NULL) <> (exit_reason IS NULL)""",
+    "objections name an existing record of the same enterprise": """
+        SELECT count(*) FROM objections o WHERE NOT EXISTS (
+            SELECT 1 FROM penalties p WHERE o.record_table = 'penalties' AND p.penalty_id = o.record_id AND p.uscc = o.uscc
+            UNION ALL
+            SELECT 1 FROM serious_dishonesty_list s WHERE o.record_table = 'serious_dishonesty_list'
+                AND s.list_entry_id = o.record_id AND s.uscc = o.uscc)""",
+    "a resolved objection has a result, an open one none": """
+        SELECT count(*) FROM objections WHERE (resolved_date IS NULL) <> (result IS NULL)""",
+    "adverse records are never deleted after objection": """
+        SELECT count(*) FROM objections o JOIN penalties p ON p.penalty_id = o.record_id
+        WHERE o.result = '删除' AND p.severity IN ('较重', '严重')""",
+    "tax ratings only for enterprises that filed tax that year": """
+        SELECT count(*) FROM tax_ratings r WHERE NOT EXISTS (
+            SELECT 1 FROM tax_monthly t WHERE t.uscc = r.uscc AND year(t.filed_date) = r.year)""",
+    "loans mature after they start and default only while outstanding": """
+        SELECT count(*) FROM loans WHERE maturity_date <= start_date OR dpd90_date < start_date
+            OR (status = '违约') <> (dpd90_date IS NOT NULL)""",
+}
+
+
+@pytest.mark.parametrize("rule", CONSISTENCY)
+def test_generated_tables_are_consistent_with_each_other(clean, rule: str) -> None:
+    assert clean.execute(CONSISTENCY[rule]).fetchone()[0] == 0, rule
+
+
+def test_the_regime_shift_raises_risk_in_its_industry_only(clean) -> None:
+    regime = clean.execute("SELECT industry, start_month, end_month FROM synthetic_regimes").fetchone()
+    rates = clean.execute(
+        f"""SELECT e.industry = '{regime[0]}' AS hit, p.decision_date >= DATE '{regime[1]}' AS during,
+                   count(*) / count(DISTINCT e.uscc) AS per_firm
+            FROM enterprises e JOIN penalties p USING (uscc)
+            WHERE p.severity IN ('较重', '严重') AND p.decision_date >= DATE '{regime[1]}' - INTERVAL 6 MONTH
+            GROUP BY ALL"""
+    ).fetchall()
+    per = {(hit, during): n for hit, during, n in rates}
+    # severe penalties per penalised firm barely move outside the industry, and rise inside it
+    assert per[(True, True)] / per[(True, False)] > per[(False, True)] / per[(False, False)]

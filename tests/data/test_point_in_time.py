@@ -45,16 +45,21 @@ def _copy_rows_shifted(
     first_date; all dates of a row keep their gaps."""
     dates = _date_columns(table)
     least = table.date_column if by_record_date else f"least({', '.join(dates)})"
-    shifted = ", ".join(
-        f"{c} + CAST(DATE '{first_date}' - {least} AS INTEGER) AS {c}"
-        if c in dates
-        else (f"{c} || '-copy' AS {c}" if c in table.key and c != "uscc" else c)
-        for c in table.column_names
-    )
+
+    def copied(c: schema.Column) -> str:
+        if c.name in dates:
+            return f"{c.name} + CAST(DATE '{first_date}' - {least} AS INTEGER) AS {c.name}"
+        dated_key = any(k in dates for k in table.key)  # shifting the dates already makes a new key
+        if c.name in table.key and c.name != "uscc" and not dated_key:  # a new key: the copy is another record
+            return f"{c.name} || '-copy' AS {c.name}" if c.dtype == "VARCHAR" else f"{c.name} + 100 AS {c.name}"
+        return c.name
+
+    shifted = ", ".join(copied(c) for c in table.columns)
     con.execute(
         f"INSERT INTO {table.name} BY NAME SELECT {shifted} FROM {table.name} "
         f"WHERE {where} AND uscc IN "
-        f"(SELECT uscc FROM enterprises WHERE registered_date < DATE '{AS_OF}' - INTERVAL 2 YEAR) "
+        f"(SELECT uscc FROM enterprises WHERE registered_date < DATE '{AS_OF}' - INTERVAL 2 YEAR "
+        "AND deregistered_date IS NULL) "
         f"ORDER BY uscc LIMIT {n}"
     )
     if table.name == "tax_monthly":  # the copies must not collide with the real months
@@ -73,7 +78,7 @@ def test_records_dated_on_or_after_as_of_change_no_feature(con, catalog, table: 
     pd.testing.assert_frame_equal(before, after)
 
 
-@pytest.mark.parametrize("table", ["penalties", "tax_monthly", "utility_monthly", "dishonesty_lists", "loans"])
+@pytest.mark.parametrize("table", ["penalties", "tax_monthly", "utility_monthly", "serious_dishonesty_list", "loans"])
 def test_records_dated_the_day_before_do_change_features(con, catalog, table: str) -> None:
     before = build_features(con, catalog, as_of=AS_OF)
     where = "utility = 'electricity'" if table == "utility_monthly" else "TRUE"  # water usage is no feature
@@ -106,10 +111,14 @@ def test_labels_read_only_the_outcome_window(con) -> None:
     labels = build_labels(con, as_of=as_of).set_index("uscc")
     clean = labels[labels["adverse"] == 0].index[0]
     con.execute(
-        "INSERT INTO penalties VALUES ('T-before', ?, '市场监管', '严重', 1000, DATE '2023-06-30', NULL)", [clean]
+        "INSERT INTO penalties (penalty_id, uscc, domain, severity, amount, decision_date, publicity_end_date) "
+        "VALUES ('T-before', ?, '市场监管', '严重', 1000, DATE '2023-06-30', DATE '2026-06-30')",
+        [clean],
     )
     assert build_labels(con, as_of=as_of).set_index("uscc").loc[clean, "adverse"] == 0
     con.execute(
-        "INSERT INTO penalties VALUES ('T-after', ?, '市场监管', '严重', 1000, DATE '2023-07-01', NULL)", [clean]
+        "INSERT INTO penalties (penalty_id, uscc, domain, severity, amount, decision_date, publicity_end_date) "
+        "VALUES ('T-after', ?, '市场监管', '严重', 1000, DATE '2023-07-01', DATE '2026-07-01')",
+        [clean],
     )
     assert build_labels(con, as_of=as_of).set_index("uscc").loc[clean, "adverse"] == 1

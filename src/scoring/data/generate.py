@@ -48,6 +48,17 @@ UTILITY_COVERAGE = {
     "gas": np.array([0.7, 0.45, 0.25, 0.12]),
 }
 SI_COVERAGE = np.array([0.99, 0.98, 0.9, 0.55])
+HF_COVERAGE = np.array([0.97, 0.8, 0.45, 0.12])
+REAL_ESTATE_RATE = np.array([1.5, 0.8, 0.3, 0.05])  # properties per enterprise
+HIGHTECH_INDUSTRIES = ("C", "I", "M")
+COURTS = (
+    "灵璧县人民法院",
+    "宿州市埇桥区人民法院",
+    "泗县人民法院",
+    "萧县人民法院",
+    "砀山县人民法院",
+    "宿州市中级人民法院",
+)
 UTILITY_PRICE = {"water": 4.1, "electricity": 0.75, "gas": 3.3}
 BANKS = ("B3413001", "B3413002", "B3413003", "B3413004", "B3413005", "B3413006")
 NAME_PLACES = ("灵璧", "宿州", "泗县", "萧县", "砀山", "埇桥", "虞姬", "尹集", "渔沟", "娄庄", "韦集", "冯庙")
@@ -115,6 +126,17 @@ class GeneratorConfig:
     pilot_code_rate: float = 0.0002
     hazard_intercept: float = -5.6
     hazard_slope: float = 1.15
+    # a bad spell for one industry: its latent risk rises by regime_shift for regime_months months,
+    # starting regime_months before the end of the data unless regime_start (a month index) is set
+    regime_industry: str = "F"
+    regime_months: int = 6
+    regime_shift: float = 0.8
+    regime_start: int | None = None
+
+    @property
+    def regime_window(self) -> tuple[int, int]:
+        start = self.months - self.regime_months if self.regime_start is None else self.regime_start
+        return max(start, 0), min(start + self.regime_months, self.months)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -141,6 +163,13 @@ class _Chunk:
         self.z = rng.standard_normal(n)
         self.risk = self.z + INDUSTRY_EFFECT[self.industry] + SIZE_EFFECT[self.size]
         self.hazard = _sigmoid(self.cfg.hazard_intercept + self.cfg.hazard_slope * self.risk)
+        lo, hi = self.cfg.regime_window
+        months_idx = np.arange(m)
+        in_regime = (months_idx >= lo) & (months_idx < hi)
+        hit = self.industry == schema.INDUSTRIES.index(self.cfg.regime_industry)
+        # risk month by month: the latent risk plus the industry's bad spell
+        self.risk_t = self.risk[:, None] + self.cfg.regime_shift * (hit[:, None] & in_regime[None, :])
+        self.hazard_t = _sigmoid(self.cfg.hazard_intercept + self.cfg.hazard_slope * self.risk_t)
         # registration: most before the data window, some during it (month index may be negative)
         new = rng.random(n) < 0.12
         age_months = np.clip(rng.lognormal(np.log(60), 0.8, n), 4, 360).astype(int)
@@ -158,6 +187,7 @@ class _Chunk:
         self.entity = entity
         div = rng.choice(len(DIVISIONS), n, p=DIVISION_WEIGHTS)
         self.uscc = self._codes(entity, np.array(DIVISIONS)[div])
+        self.reg_date = reg_date
         names = self._names()
         self.tables["enterprises"] = {
             "uscc": self.uscc,
@@ -167,6 +197,7 @@ class _Chunk:
             "division": np.array(DIVISIONS)[div],
             "registered_capital": np.round(capital, -3),
             "size_class": np.array(schema.SIZE_CLASSES)[self.size],
+            "status": np.where(self.dereg_month < m, np.where(rng.random(n) < 0.2, "吊销", "注销"), "存续"),
             "registered_date": reg_date,
             "deregistered_date": np.where(self.dereg_month < m, dereg_date, np.datetime64("NaT")),
         }
@@ -210,7 +241,7 @@ class _Chunk:
     # ---------------------------------------------------------------- monthly behaviour
     def monthly(self) -> None:
         rng, n, m = self.rng, self.n, self.cfg.months
-        r = self.risk[:, None]
+        r = self.risk_t
         month_of_year = (np.datetime64(self.cfg.start, "M").astype(int) + np.arange(m)) % 12  # 0 = January
         season = 1 + 0.12 * np.sin(2 * np.pi * (month_of_year - 3) / 12) - 0.22 * (month_of_year == 1)
         # the business trend: riskier firms shrink (a slow, noisy drift of the log level)
@@ -258,12 +289,20 @@ class _Chunk:
         si_arrears = rng.random((n, m)) < _sigmoid(-4.2 + 1.2 * r)
         self.si_arrears = np.where(si_arrears, self.headcount * rng.uniform(300, 1200, (n, m)), 0.0)
 
+        has_hf = (rng.random(n) < HF_COVERAGE[self.size]) & self.si_mask.any(axis=1)
+        self.hf_mask = self.si_mask & has_hf[:, None]
+        share = rng.uniform(0.3, 0.95, n)
+        self.hf_payers = np.maximum(1, np.round(self.headcount * share[:, None])).astype(int)
+        hf_arrears = rng.random((n, m)) < _sigmoid(-4.4 + 1.1 * r)
+        self.hf_paid = self.hf_payers * rng.uniform(400, 900, n)[:, None]
+        self.hf_arrears = np.where(hf_arrears, self.hf_paid * rng.uniform(0.3, 1.0, (n, m)), 0.0)
+
     # ---------------------------------------------------------------- event records
     def records(self) -> None:
         rng, n, m = self.rng, self.n, self.cfg.months
         r = self.risk
         # light and general penalties: a Poisson rate rising with risk
-        lam = np.exp(-4.7 + 1.0 * r + 0.25 * (self.size <= 1))[:, None] * self.alive
+        lam = np.exp(-4.7 + 1.0 * self.risk_t + 0.25 * (self.size <= 1)[:, None]) * self.alive
         counts = rng.poisson(lam)
         pi, pm = np.nonzero(counts)
         reps = counts[pi, pm]
@@ -304,7 +343,7 @@ class _Chunk:
         }
 
         # adverse events: month by month from the hazard alone
-        events = (rng.random((n, m)) < self.hazard[:, None]) & self.alive
+        events = (rng.random((n, m)) < self.hazard_t) & self.alive
         ei, em = np.nonzero(events)
         loans_by_firm = _index_by(self.loan["i"])
         commits_by_firm = _index_by(self.commit["i"])
@@ -430,8 +469,12 @@ class _Chunk:
             "severity": pen["severity"],
             "amount": np.round(pen["amount"], -1),
             "decision_date": decision,
+            # publicity (公示) lasts 3 months for 轻微, a year for 一般, three years for 较重/严重
+            "publicity_end_date": decision
+            + np.select([pen["severity"] == "轻微", pen["severity"] == "一般"], [90, 365], 1095),
             "repair_date": np.where(repair_known, repair, np.datetime64("NaT")),
         }
+        self.penalty_rows = {"i": pen["i"], "adverse": adverse, "decision": decision}
 
         c = self.commit
         n_c = c["i"].size
@@ -450,16 +493,29 @@ class _Chunk:
         }
 
         le = self.list_events
-        n_l = le["i"].size
+        serious, executee = le["serious"], ~le["serious"]
         entry = day(le["month"])
-        stay = np.where(le["serious"], rng.integers(365, 1100, n_l), rng.integers(90, 730, n_l))
-        exit_ = entry + stay
-        self.tables["dishonesty_lists"] = {
-            "list_entry_id": _ids("SX", self.index, n_l),
-            "uscc": self.uscc[le["i"]],
-            "list_type": np.where(le["serious"], schema.SERIOUS_LIST, schema.EXECUTEE_LIST),
-            "entry_date": entry,
-            "exit_date": np.where(exit_ < self.extract_date, exit_, np.datetime64("NaT")),
+        n_s, n_e = int(serious.sum()), int(executee.sum())
+        # the serious list: three years unless repaired (信用修复) earlier
+        repaired_early = rng.random(n_s) < 0.3
+        s_exit = entry[serious] + np.where(repaired_early, rng.integers(365, 700, n_s), 1095)
+        s_known = s_exit < self.extract_date
+        self.tables["serious_dishonesty_list"] = {
+            "list_entry_id": _ids("SX", self.index, n_s),
+            "uscc": self.uscc[le["i"][serious]],
+            "domain": np.array(schema.PENALTY_DOMAINS)[rng.integers(0, len(schema.PENALTY_DOMAINS), n_s)],
+            "entry_date": entry[serious],
+            "exit_date": np.where(s_known, s_exit, np.datetime64("NaT")),
+            "exit_reason": np.where(s_known, np.where(repaired_early, "信用修复", "期满移出"), np.array(None)),
+        }
+        e_exit = entry[executee] + rng.integers(90, 730, n_e)
+        self.tables["executee_list"] = {
+            "case_no": np.array([f"(2020)皖{self.index:04d}执{k}号" for k in range(n_e)], dtype=object),
+            "uscc": self.uscc[le["i"][executee]],
+            "court": np.array(COURTS)[rng.integers(0, len(COURTS), n_e)],
+            "obligation_amount": np.round(5e4 * (1 + rng.pareto(1.3, n_e)), -2),
+            "entry_date": entry[executee],
+            "exit_date": np.where(e_exit < self.extract_date, e_exit, np.datetime64("NaT")),
         }
 
         lo = self.loan
@@ -480,6 +536,7 @@ class _Chunk:
             "uscc": self.uscc[lo["i"]],
             "bank_id": np.array(BANKS)[lo["bank"]],
             "start_date": start,
+            "term_months": lo["term"].astype(np.int32),
             "maturity_date": maturity,
             "amount": lo["amount"],
             "max_dpd": max_dpd.astype(np.int32),
@@ -489,11 +546,191 @@ class _Chunk:
                 dpd90_known, "违约", np.where(settled, "结清", np.where(minor & ~matured, "逾期", "正常"))
             ),
         }
+        self.other_tables()
         self.tables["synthetic_truth"] = {
             "uscc": self.uscc,
             "latent_risk": np.round(self.risk, 6),
             "monthly_hazard": self.hazard,
             "p_adverse_12m": 1 - (1 - self.hazard) ** 12,
+        }
+
+    def other_tables(self) -> None:
+        """Licensing, other administrative actions, tax ratings, housing fund, real estate, R&D, objections."""
+        rng, n, m, ms = self.rng, self.n, self.cfg.months, self.month_start
+        never = np.datetime64("NaT")
+        alive = self.alive
+        risk_t = self.risk_t
+
+        def day(month: np.ndarray) -> np.ndarray:
+            return ms[month] + rng.integers(0, 28, month.size)
+
+        def draws(rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            counts = rng.poisson(rate * alive)
+            i, mo = np.nonzero(counts)
+            reps = counts[i, mo]
+            return np.repeat(i, reps), np.repeat(mo, reps)
+
+        # 行政许可
+        busy = np.isin(self.industry, [schema.INDUSTRIES.index(x) for x in ("C", "F", "G", "H", "I")])
+        li, lm = draws(np.full((n, m), 1.0) * np.where(busy, 0.012, 0.005)[:, None])
+        issued = day(lm)
+        revoked = rng.random(li.size) < _sigmoid(-4.5 + self.risk[li])
+        revoked_date = issued + rng.integers(60, 900, li.size)
+        self.tables["licenses"] = {
+            "license_id": _ids("XK", self.index, li.size),
+            "uscc": self.uscc[li],
+            "license_type": np.array(schema.LICENSE_TYPES)[rng.integers(0, len(schema.LICENSE_TYPES), li.size)],
+            "issued_date": issued,
+            "valid_until": issued + rng.choice([1095, 1826], li.size),
+            "revoked_date": np.where(revoked & (revoked_date < self.extract_date), revoked_date, never),
+        }
+
+        # 行政检查、奖励、强制、确认
+        parts = []
+        for kind, rate, results in (
+            ("行政检查", 0.02 * np.ones((n, m)), None),
+            ("行政奖励", 0.002 * np.exp(-risk_t), ("表彰奖励",)),
+            ("行政强制", 0.001 * np.exp(1.2 * risk_t), ("查封扣押", "冻结存款")),
+            ("行政确认", 0.004 * np.ones((n, m)), ("确认登记",)),
+        ):
+            ai, am = draws(rate)
+            if results is None:  # inspections fail more often at riskier firms
+                failed = rng.random(ai.size) < _sigmoid(-2.6 + 1.2 * risk_t[ai, am])
+                result = np.where(
+                    failed,
+                    np.where(rng.random(ai.size) < 0.5, "不合格", "责令整改"),
+                    np.where(rng.random(ai.size) < 0.8, "合格", "基本合格"),
+                )
+            else:
+                result = np.array(results)[rng.integers(0, len(results), ai.size)]
+            parts.append({"i": ai, "month": am, "type": np.full(ai.size, kind, dtype=object), "result": result})
+        act = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        self.tables["admin_actions"] = {
+            "action_id": _ids("XZ", self.index, act["i"].size),
+            "uscc": self.uscc[act["i"]],
+            "action_type": act["type"],
+            "domain": np.array(schema.PENALTY_DOMAINS)[rng.integers(0, len(schema.PENALTY_DOMAINS), act["i"].size)],
+            "action_date": day(act["month"]),
+            "result": act["result"].astype(object),
+        }
+
+        # 纳税信用等级: rated each April for the year before, from that year's tax behaviour
+        first_year = int(str(ms[0])[:4])
+        year_of = first_year + (int(str(ms[0])[5:7]) - 1 + np.arange(m)) // 12
+        rows: dict[str, list] = {"uscc": [], "year": [], "rating": [], "rated_date": []}
+        filed_mask = self.tax_mask & (np.arange(m)[None, :] > self.reg_month[:, None] + 1)  # as in tax_monthly
+        for year in np.unique(year_of):
+            cols = year_of == year
+            rated = np.datetime64(f"{year + 1}-04-01") + rng.integers(0, 28, n)
+            months_filed = filed_mask[:, cols].sum(axis=1)
+            eligible = (months_filed > 0) & (rated < self.extract_date)
+            if not eligible.any():
+                continue
+            late = (self.tax["late"][:, cols] & self.tax_mask[:, cols]).sum(axis=1)
+            arrears = ((self.tax["arrears"][:, cols] > 0) & self.tax_mask[:, cols]).sum(axis=1)
+            long_arrears = ((self.tax["arrears_days"][:, cols] > 90) & self.tax_mask[:, cols]).any(axis=1)
+            rating = np.select(
+                [long_arrears | (arrears >= 4), (arrears >= 2) | (late >= 4), (arrears >= 1) | (late >= 1)],
+                ["D", "C", "B"],
+                "A",
+            )
+            new = self.reg_date.astype("datetime64[Y]").astype(int) + 1970 >= year
+            rating = np.where(new & (rating != "D"), "M", rating)
+            idx = np.flatnonzero(eligible)
+            rows["uscc"].append(self.uscc[idx])
+            rows["year"].append(np.full(idx.size, year, dtype=np.int32))
+            rows["rating"].append(rating[idx])
+            rows["rated_date"].append(rated[idx])
+        self.tables["tax_ratings"] = {
+            k: (np.concatenate(v) if v else np.array([], dtype="datetime64[D]" if k == "rated_date" else object))
+            for k, v in rows.items()
+        }
+        if not rows["year"]:
+            self.tables["tax_ratings"]["year"] = np.array([], dtype=np.int32)
+
+        # 住房公积金
+        hi, hm = np.nonzero(self.hf_mask)
+        self.tables["housing_fund_monthly"] = {
+            "uscc": self.uscc[hi],
+            "period": ms[hm],
+            "report_date": ms[hm] + 27,
+            "payers": self.hf_payers[hi, hm].astype(np.int32),
+            "paid": np.round(self.hf_paid[hi, hm] - self.hf_arrears[hi, hm], 2),
+            "arrears": np.round(self.hf_arrears[hi, hm], 2),
+        }
+
+        # 不动产: registered after the enterprise, some mortgaged, a few seized at risky firms
+        owned = rng.poisson(REAL_ESTATE_RATE[self.size])
+        ri = np.repeat(np.arange(n), owned)
+        span = np.maximum((self.extract_date - self.reg_date[ri]).astype(int) - 1, 1)
+        registered = self.reg_date[ri] + 1 + (rng.random(ri.size) * (span - 1)).astype(int)
+        mortgage = registered + rng.integers(30, 1500, ri.size)
+        seized = rng.random(ri.size) < _sigmoid(-4.2 + 1.3 * self.risk[ri])
+        seizure = registered + rng.integers(30, 2000, ri.size)
+        self.tables["real_estate"] = {
+            "property_id": _ids("BDC", self.index, ri.size),
+            "uscc": self.uscc[ri],
+            "property_type": np.array(schema.PROPERTY_TYPES)[
+                rng.choice(len(schema.PROPERTY_TYPES), ri.size, p=[0.25, 0.3, 0.2, 0.15, 0.1])
+            ],
+            "area_m2": np.round(rng.lognormal(6.0, 1.0, ri.size), 1),
+            "registered_date": registered,
+            "mortgage_date": np.where((rng.random(ri.size) < 0.4) & (mortgage < self.extract_date), mortgage, never),
+            "seizure_date": np.where(seized & (seizure < self.extract_date), seizure, never),
+        }
+
+        # 科技研发: high-tech certificates (three years) and patents
+        tech = np.isin(self.industry, [schema.INDUSTRIES.index(x) for x in HIGHTECH_INDUSTRIES]) & (self.size <= 2)
+        certified = tech & (rng.random(n) < 0.35 * _sigmoid(-0.5 - 1.0 * self.risk))
+        ci = np.flatnonzero(certified)
+        earliest = np.maximum(self.reg_date[ci], ms[0] - 1000)
+        window = np.maximum((self.extract_date - earliest).astype(int) - 1, 1)
+        cert_date = earliest + (rng.random(ci.size) * window).astype(int)
+        self.tables["hightech_certificates"] = {
+            "certificate_no": _ids("GR", self.index, ci.size),
+            "uscc": self.uscc[ci],
+            "certified_date": cert_date,
+            "expiry_date": cert_date + 1095,
+        }
+        pi, pm = draws(np.where(certified, 0.12, 0.004)[:, None] * np.ones((1, m)))
+        self.tables["patents"] = {
+            "patent_no": np.array([f"ZL{self.index:04d}{k:07d}.X" for k in range(pi.size)], dtype=object),
+            "uscc": self.uscc[pi],
+            "patent_type": np.array(schema.PATENT_TYPES)[rng.choice(3, pi.size, p=[0.3, 0.55, 0.15])],
+            "granted_date": day(pm),
+        }
+
+        # 异议: some penalties and list entries are disputed; deletion only for records the
+        # enterprise was right about (never the adverse events, so the true probabilities hold)
+        pen = self.tables["penalties"]
+        disputed = rng.random(len(pen["penalty_id"])) < 0.04
+        serious = self.tables["serious_dishonesty_list"]
+        s_disputed = rng.random(len(serious["list_entry_id"])) < 0.08
+        record_table = np.concatenate(
+            [
+                np.full(int(disputed.sum()), "penalties", dtype=object),
+                np.full(int(s_disputed.sum()), "serious_dishonesty_list", dtype=object),
+            ]
+        )
+        record_id = np.concatenate([pen["penalty_id"][disputed], serious["list_entry_id"][s_disputed]])
+        owner = np.concatenate([pen["uscc"][disputed], serious["uscc"][s_disputed]])
+        base = np.concatenate([pen["decision_date"][disputed], serious["entry_date"][s_disputed]])
+        deletable = np.concatenate([~self.penalty_rows["adverse"][disputed], np.zeros(int(s_disputed.sum()), bool)])
+        k = record_id.size
+        raised = base + rng.integers(5, 120, k)
+        resolved = raised + np.where(rng.random(k) < 0.9, rng.integers(3, 21, k), rng.integers(21, 45, k))
+        u = rng.random(k)
+        result = np.where(deletable & (u < 0.3), "删除", np.where(u < 0.85, "维持", "更正"))
+        keep = raised < self.extract_date
+        done = resolved < self.extract_date
+        self.tables["objections"] = {
+            "objection_id": _ids("YY", self.index, int(keep.sum())),
+            "uscc": owner[keep],
+            "record_table": record_table[keep],
+            "record_id": record_id[keep],
+            "raised_date": raised[keep],
+            "resolved_date": np.where(done, resolved, never)[keep],
+            "result": np.where(done, result, np.array(None))[keep],
         }
 
 
@@ -513,8 +750,8 @@ def _index_by(owner: np.ndarray) -> dict[int, list[int]]:
 
 def _inject_errors(
     table: schema.Table, data: dict[str, np.ndarray], rng: np.random.Generator, rate: float, extract_date: np.datetime64
-) -> dict[str, int]:
-    """Corrupt a few rows the way real exchange files are corrupted; return how many of each kind.
+) -> tuple[dict[str, int], np.ndarray]:
+    """Corrupt a few rows the way real exchange files are corrupted: (how many of each kind, their rows).
 
     Ingestion must quarantine every one of them, so the manifest records the counts.
     """
@@ -540,7 +777,7 @@ def _inject_errors(
         elif table.date_column:
             data[table.date_column][row] = extract_date + int(rng.integers(200, 2000))
             counts["impossible_date"] += 1
-    return {k: v for k, v in counts.items() if v}
+    return {k: v for k, v in counts.items() if v}, hit
 
 
 def _arrow(table: schema.Table, data: dict[str, np.ndarray]) -> pa.Table:
@@ -591,12 +828,21 @@ def generate(cfg: GeneratorConfig, out: Path, progress: Callable[[int], None] | 
             extract_date = chunk.extract_date
             pilot += chunk.pilot_codes
             events += int(chunk.events["i"].size)
+            corrupted: set[str] = set()
             for name, data in chunk.tables.items():
                 table = schema.TABLES[name]
                 if name in schema.RECORD_TABLES and cfg.error_rate > 0:
-                    for kind, k in _inject_errors(table, data, error_rng, cfg.error_rate, chunk.extract_date).items():
+                    if name == "objections":  # an objection about a corrupted record points at nothing
+                        dangling = int(np.isin(data["record_id"], list(corrupted)).sum())
+                        if dangling:
+                            injected.setdefault(name, {}).setdefault("dangling_reference", 0)
+                            injected[name]["dangling_reference"] += dangling
+                    counts, hit = _inject_errors(table, data, error_rng, cfg.error_rate, chunk.extract_date)
+                    for kind, k in counts.items():
                         injected.setdefault(name, {}).setdefault(kind, 0)
                         injected[name][kind] += k
+                    if name in ("penalties", "serious_dishonesty_list"):
+                        corrupted.update(data[table.key[0]][hit].tolist())
                 arrow = _arrow(table, data)
                 if name not in writers:
                     writers[name] = pq.ParquetWriter(out / f"{name}.parquet", arrow.schema, compression="zstd")
@@ -604,10 +850,24 @@ def generate(cfg: GeneratorConfig, out: Path, progress: Callable[[int], None] | 
                 rows[name] += arrow.num_rows
             if progress:
                 progress(chunk.n)
+        lo, hi = cfg.regime_window
+        base = np.datetime64(cfg.start, "M")
+        regimes = {
+            "industry": np.array([cfg.regime_industry], dtype=object),
+            "start_month": np.array([base + lo]).astype("datetime64[D]"),
+            "end_month": np.array([base + hi]).astype("datetime64[D]"),
+            "risk_shift": np.array([cfg.regime_shift]),
+            "logit_shift": np.array([cfg.regime_shift * cfg.hazard_slope]),
+        }
+        pq.write_table(_arrow(schema.TABLES["synthetic_regimes"], regimes), out / "synthetic_regimes.parquet")
+        rows["synthetic_regimes"] = 1
     finally:
         for w in writers.values():
             w.close()
+    from scoring import __version__
+
     manifest = {
+        "version": __version__,
         "generator": asdict(cfg),
         "data_start": str(np.datetime64(cfg.start, "M").astype("datetime64[D]")),
         "extract_date": str(extract_date),

@@ -41,10 +41,11 @@ def render(feature: Feature, values: dict[str, Any]) -> str:
         return feature.missing_template or f"{feature.label_zh}：无记录"
     if feature.absent_template and not feature.is_categorical and value == 0:
         return feature.absent_template
-    names = feature.template_names()
-    if any(_missing(values.get(n)) for n in names if n != "value"):
+    names = feature.template_names() - {"value", "label"}
+    if any(_missing(values.get(n)) for n in names):
         return feature.missing_template or f"{feature.label_zh}：无记录"
-    return feature.reason_template.format(value=value, **{n: values[n] for n in names if n != "value"})
+    label = value if isinstance(value, str) else (feature.value_labels or {}).get(int(float(str(value))), str(value))
+    return feature.reason_template.format(value=value, label=label, **{n: values[n] for n in names})
 
 
 def explain(

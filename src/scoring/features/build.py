@@ -16,7 +16,8 @@ from collections import defaultdict
 import duckdb
 import pandas as pd
 
-from scoring.features.catalog import Catalog, Feature
+from scoring.data import schema
+from scoring.features.catalog import Catalog, Feature, Source
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,27 @@ def _group_key(catalog: Catalog, f: Feature) -> tuple:
     return (f.source, f.date or src.date, f.window_months, f.offset_months, f.filter, f.end)
 
 
+def repaired_sql(src: Source, as_of: str) -> str:
+    """SQL that is TRUE for a record repaired (信用修复) before ``as_of``."""
+    repaired = f"coalesce({src.repaired_from} < {as_of}, false)"
+    return f"({repaired} AND ({src.repaired_when}))" if src.repaired_when else repaired
+
+
+def _objection_filters(catalog: Catalog, table: str, as_of: str) -> list[str]:
+    """异议: a record deleted after an objection stops counting from the resolution date; an open
+    objection removes the record too when the catalog says disputed records do not count."""
+    if table not in schema.DISPUTABLE_TABLES:
+        return []
+    key = schema.TABLES[table].key[0]
+    objections = f"SELECT record_id FROM objections WHERE record_table = '{table}'"
+    filters = [f"{key} NOT IN ({objections} AND result = '删除' AND resolved_date < {as_of})"]
+    if catalog.disputed_records == "exclude":
+        filters.append(
+            f"{key} NOT IN ({objections} AND raised_date < {as_of} AND (resolved_date IS NULL OR resolved_date >= {as_of}))"
+        )
+    return filters
+
+
 def feature_sql(catalog: Catalog, as_of: dt.date) -> str:
     """The one SQL statement that builds the snapshot at ``as_of`` (records dated < as_of only)."""
     a = _date(as_of)
@@ -81,7 +103,8 @@ def feature_sql(catalog: Catalog, as_of: dt.date) -> str:
             where.append(f"{date_col} >= {_months_before(a, window + offset)}")
         if src.repaired_from:
             # 信用修复: a repair dated before as_of removes the record from every feature
-            where.append(f"({src.repaired_from} IS NULL OR {src.repaired_from} >= {a})")
+            where.append(f"NOT {repaired_sql(src, a)}")
+        where += _objection_filters(catalog, src.table, a)
         if flt:
             where.append(f"({flt.replace('AS_OF', a)})")
         if end:

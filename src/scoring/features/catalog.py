@@ -54,7 +54,9 @@ class Source(BaseModel):
 
     table: str
     date: str
+    # 信用修复: the column with the repair date, and (optionally) the condition that makes that date a repair
     repaired_from: str | None = None
+    repaired_when: str | None = None
 
     @model_validator(mode="after")
     def _known_table(self) -> Source:
@@ -89,6 +91,7 @@ class Feature(BaseModel):
     reason_template: str
     missing_template: str | None = None
     absent_template: str | None = None
+    value_labels: dict[int, str] | None = None
     in_model: bool = True
 
     @model_validator(mode="after")
@@ -123,6 +126,7 @@ class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int
+    disputed_records: Literal["count", "exclude"] = "count"
     sources: dict[str, Source]
     features: list[Feature]
 
@@ -145,7 +149,7 @@ class Catalog(BaseModel):
             for template in (f.reason_template, f.missing_template, f.absent_template):
                 if template is None:
                     continue
-                unknown = f.template_names(template) - known
+                unknown = f.template_names(template) - known - ({"label"} if f.value_labels else set())
                 if unknown:
                     raise ValueError(f"{where}: template names unknown values {sorted(unknown)}")
             if f.aggregation == "derived":

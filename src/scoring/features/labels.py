@@ -1,6 +1,7 @@
 """Outcome labels, read from the 12 months on and after the as-of date (never before it).
 
-An adverse credit event (不良信用事件) is any of: a 较重/严重 administrative penalty, entry onto
+Records deleted after an objection (异议, result 删除) are no events. An adverse credit event
+(不良信用事件) is any of: a 较重/严重 administrative penalty, entry onto
 the 严重失信主体名单 or the 失信被执行人 list, tax arrears past 90 days (the first month of an
 episode), a broken credit commitment (违诺), or a loan reaching 90 days past due. The window
 ``[as_of, as_of + 12 months)`` never overlaps the feature window, which ends the day before.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from scoring.data.ingest import extract_date_of
@@ -30,12 +32,20 @@ def window_end(as_of: dt.date, months: int = LABEL_MONTHS) -> dt.date:
 def adverse_event_sql(start: str, end: str) -> str:
     """One row per adverse event dated in [start, end): (uscc, event_date, kind)."""
     w = lambda col: f"{col} >= {start} AND {col} < {end}"  # noqa: E731
+
+    def not_deleted(table: str, key: str) -> str:
+        # a record deleted after an objection (异议) was an error: it was never an event
+        return f"{key} NOT IN (SELECT record_id FROM objections WHERE record_table = '{table}' AND result = '删除')"
+
     return f"""
         SELECT uscc, decision_date AS event_date, 'severe_penalty' AS kind FROM penalties
-            WHERE severity IN ('较重', '严重') AND {w("decision_date")}
+            WHERE severity IN ('较重', '严重') AND {w("decision_date")} AND {not_deleted("penalties", "penalty_id")}
         UNION ALL
-        SELECT uscc, entry_date, CASE list_type WHEN '严重失信主体名单' THEN 'serious_list' ELSE 'executee_list' END
-            FROM dishonesty_lists WHERE {w("entry_date")}
+        SELECT uscc, entry_date, 'serious_list' FROM serious_dishonesty_list
+            WHERE {w("entry_date")} AND {not_deleted("serious_dishonesty_list", "list_entry_id")}
+        UNION ALL
+        SELECT uscc, entry_date, 'executee_list' FROM executee_list
+            WHERE {w("entry_date")} AND {not_deleted("executee_list", "case_no")}
         UNION ALL
         SELECT uscc, outcome_date, 'broken_commitment' FROM commitments WHERE outcome = '违诺' AND {w("outcome_date")}
         UNION ALL
@@ -82,11 +92,32 @@ def build_labels(con: duckdb.DuckDBPyConnection, *, as_of: dt.date, months: int 
 
 
 def oracle_probability(con: duckdb.DuckDBPyConnection, labels: pd.DataFrame) -> pd.Series | None:
-    """The generator's true probability for each labelled row (synthetic data only), else None."""
+    """The generator's true probability for each labelled row (synthetic data only), else None.
+
+    ``1 - prod(1 - h_m)`` over the live months of the outcome window, where the monthly hazard
+    ``h_m`` is raised during an industry's bad spell (``synthetic_regimes``).
+    """
     try:
-        truth = con.execute("SELECT uscc, monthly_hazard FROM synthetic_truth").df()
+        truth = con.execute(
+            "SELECT t.uscc, t.monthly_hazard, e.industry FROM synthetic_truth t JOIN enterprises e USING (uscc)"
+        ).df()
+        regimes = con.execute("SELECT industry, start_month, end_month, logit_shift FROM synthetic_regimes").df()
     except duckdb.CatalogException:
         return None
-    merged = labels[["uscc", "exposure_months"]].merge(truth, on="uscc", how="left")
-    p = 1 - (1 - merged["monthly_hazard"]) ** merged["exposure_months"]
-    return pd.Series(p.to_numpy(), index=labels.index, name="p_true")
+    if truth.empty:
+        return None
+    merged = labels[["uscc", "as_of", "exposure_months"]].merge(truth, on="uscc", how="left")
+    h0 = merged["monthly_hazard"].to_numpy()
+    months = merged["exposure_months"].to_numpy()
+    as_of = pd.to_datetime(merged["as_of"]).dt.to_period("M")
+    survive = (1 - h0) ** months
+    for r in regimes.itertuples():
+        start = pd.Period(r.start_month, "M")
+        end = pd.Period(r.end_month, "M")
+        first = as_of.map(lambda p, s=start: max(p, s))
+        last = (as_of + merged["exposure_months"]).map(lambda p, e=end: min(p, e))
+        overlap = np.array([max((b - a).n, 0) for a, b in zip(first, last, strict=True)])
+        overlap = np.where(merged["industry"].to_numpy() == r.industry, overlap, 0)
+        h1 = 1 / (1 + np.exp(-(np.log(h0 / (1 - h0)) + r.logit_shift)))
+        survive = survive * ((1 - h1) / (1 - h0)) ** overlap
+    return pd.Series(1 - survive, index=labels.index, name="p_true")

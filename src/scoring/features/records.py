@@ -1,0 +1,119 @@
+"""Which records count for an enterprise as of a date, which do not, and why.
+
+A record counts when it is dated before the as-of date, unless it was repaired (信用修复) before
+then, or deleted after an objection (异议) resolved before then. A record under an open
+objection is disputed: it counts or not as the catalog's ``disputed_records`` says, and a
+decision made on it says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from scoring.data import schema
+from scoring.features.build import repaired_sql
+from scoring.features.catalog import Catalog
+
+# what to show of each event record: its date and a short description
+_DESCRIBE = {
+    "penalties": ("decision_date", "severity || ' ' || domain || ' 罚没' || CAST(round(amount) AS BIGINT) || '元'"),
+    "serious_dishonesty_list": (
+        "entry_date",
+        "'列入严重失信主体名单 ' || domain || coalesce(' 移出' || CAST(exit_date AS VARCHAR) || ' ' || exit_reason, '')",
+    ),
+    "executee_list": ("entry_date", "'失信被执行人 ' || court || coalesce(' 移出' || CAST(exit_date AS VARCHAR), '')"),
+    "commitments": (
+        "commit_date",
+        "commitment_type || ' ' || CASE WHEN outcome_date < AS_OF THEN outcome ELSE '在途' END",
+    ),
+    "admin_actions": ("action_date", "action_type || ' ' || result"),
+    "licenses": ("issued_date", "license_type || ' 有效期至' || CAST(valid_until AS VARCHAR)"),
+    "loans": ("start_date", "bank_id || ' ' || CAST(round(amount) AS BIGINT) || '元 ' || term_months || '个月'"),
+    "real_estate": ("registered_date", "property_type || ' ' || area_m2 || '平方米'"),
+    "hightech_certificates": ("certified_date", "'高新技术企业 有效期至' || CAST(expiry_date AS VARCHAR)"),
+    "patents": ("granted_date", "patent_type || '专利'"),
+}
+
+
+def _day(value: object) -> str:
+    return str(pd.Timestamp(value).date())
+
+
+def record_status(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, uscc: str, as_of: dt.date) -> pd.DataFrame:
+    """Every event record of ``uscc`` dated before ``as_of``: whether it counts, and why.
+
+    Reads records dated before ``as_of`` and objections raised or resolved before it. Columns:
+    table, record_id, date, description, counts, status, reason_zh. Monthly records (tax,
+    utilities, insurance, housing fund) are summarised one line per table.
+    """
+    a = f"DATE '{as_of}'"
+    repairs = {src.table: src for src in catalog.sources.values() if src.repaired_from}
+    parts = []
+    for table, (date_col, describe) in _DESCRIBE.items():
+        key = schema.TABLES[table].key[0]
+        src = repairs.get(table)
+        repaired = repaired_sql(src, a) if src else "false"
+        repaired_on = f"CAST({src.repaired_from} AS VARCHAR)" if src else "NULL"
+        parts.append(
+            f"""SELECT '{table}' AS "table", CAST({key} AS VARCHAR) AS record_id, {date_col} AS date,
+                       {describe.replace("AS_OF", a)} AS description, {repaired} AS repaired, {repaired_on} AS repaired_on
+                FROM {table} WHERE uscc = $uscc AND {date_col} < {a}"""
+        )
+    records = con.execute(" UNION ALL ".join(parts) + ' ORDER BY date, "table"', {"uscc": uscc}).df()
+    objections = con.execute(
+        f"""SELECT record_table, record_id, raised_date, resolved_date, result FROM objections
+            WHERE uscc = $uscc AND raised_date < {a} ORDER BY raised_date""",
+        {"uscc": uscc},
+    ).df()
+    status, reasons, counts = [], [], []
+    for row in records.itertuples(index=False):
+        obj = objections[(objections["record_table"] == row.table) & (objections["record_id"] == row.record_id)]
+        resolved = obj[obj["resolved_date"].notna() & (pd.to_datetime(obj["resolved_date"]) < pd.Timestamp(as_of))]
+        open_ = obj[~obj.index.isin(resolved.index)]
+        if row.repaired:
+            status.append("repaired")
+            reasons.append(f"已于{row.repaired_on}信用修复，自修复之日起不再计入")
+            counts.append(False)
+        elif (resolved["result"] == "删除").any():
+            when = _day(resolved.loc[resolved["result"] == "删除", "resolved_date"].iloc[0])
+            status.append("deleted_after_objection")
+            reasons.append(f"异议成立，已于{when}删除，不再计入")
+            counts.append(False)
+        elif not open_.empty:
+            raised = _day(open_["raised_date"].iloc[0])
+            counted = catalog.disputed_records == "count"
+            status.append("disputed")
+            reasons.append(f"{raised}起异议处理中，" + ("处理完毕前仍计入" if counted else "处理完毕前不计入"))
+            counts.append(counted)
+        else:
+            status.append("counts")
+            if not resolved.empty:
+                reasons.append(f"异议已处理（{resolved['result'].iloc[-1]}），计入")
+            else:
+                reasons.append("计入")
+            counts.append(True)
+    records = records.drop(columns=["repaired", "repaired_on"])
+    records["counts"], records["status"], records["reason_zh"] = counts, status, reasons
+    monthly = []
+    for table in ("tax_monthly", "utility_monthly", "social_insurance_monthly", "housing_fund_monthly"):
+        date_col = schema.TABLES[table].date_column or ""
+        n, first, last = con.execute(
+            f"SELECT count(*), min({date_col}), max({date_col}) FROM {table} WHERE uscc = $uscc AND {date_col} < {a}",
+            {"uscc": uscc},
+        ).fetchone() or (0, None, None)
+        if n:
+            monthly.append(
+                {
+                    "table": table,
+                    "record_id": f"{n} rows",
+                    "date": last,
+                    "description": f"{first} to {last}",
+                    "counts": True,
+                    "status": "counts",
+                    "reason_zh": "计入",
+                }
+            )
+    return pd.concat([records, pd.DataFrame(monthly)], ignore_index=True) if monthly else records
