@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP) lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests notebooks
+	$(BIN)/ruff check src tests notebooks benchmarks
 	$(BIN)/ruff format --check src tests
 
 typecheck: $(STAMP)

@@ -95,7 +95,7 @@ def ingest(
         list[Path] | None, typer.Argument(help="folders or files of platform data (default: var/raw)")
     ] = None,
     extract_date: Annotated[str | None, typer.Option(help="when the files were exported, YYYY-MM-DD")] = None,
-    memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit, e.g. 6GB")] = None,
+    memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit (default: the setting, 6GB)")] = None,
 ) -> None:
     """Validate platform files (Parquet, or CSV in UTF-8/GBK with English or Chinese headers) and load
     them into the DuckDB warehouse: upsert on the natural key, bad rows quarantined with their reason."""

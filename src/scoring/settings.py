@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 64 * 1024
+    duckdb_memory_limit: str = Field(default="6GB", description="DuckDB spills to disk beyond this")
 
     def path(self, p: Path) -> Path:
         """``p`` resolved against ``home``."""

@@ -155,7 +155,9 @@ def connect(path: Path, *, read_only: bool = False, memory_limit: str | None = N
     config: dict[str, Any] = {}
     if memory_limit:
         config["memory_limit"] = memory_limit
-    return duckdb.connect(str(path), read_only=read_only, config=config)
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con.execute("SET enable_progress_bar = false")  # our commands show their own progress
+    return con
 
 
 def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -297,8 +299,9 @@ def _stage(
             raise IngestError(f"{path}: cannot read as Parquet: {exc}") from exc
         mapping, ignored = _map_header(table, cols, path)
         select = ", ".join(f"{_ident(mapping[c.name])} AS {c.name}" for c in table.columns)
+        _drop(con, "raw")
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE raw AS SELECT {select}, file_row_number + 1 AS _line "
+            f"CREATE OR REPLACE TEMP VIEW raw AS SELECT {select}, file_row_number + 1 AS _line "
             f"FROM read_parquet({_quote(str(path))}, file_row_number = true)"
         )
         con.execute("CREATE OR REPLACE TEMP TABLE rejects (line BIGINT, field VARCHAR, reason VARCHAR, record VARCHAR)")
@@ -331,6 +334,7 @@ def _stage(
                   row_number() OVER (ORDER BY line) AS shift
            FROM (SELECT DISTINCT line FROM rejects)"""
     )
+    _drop(con, "raw")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE raw AS
             SELECT {select}, r._rank + 1 + coalesce(g.shift, 0) AS _line
@@ -367,7 +371,8 @@ def _checks(table: schema.Table, extract_date: dt.date, is_csv: bool) -> list[tu
     """(field, SQL condition TRUE for a bad row, reason), in the order they are checked."""
     checks: list[tuple[str, str, str]] = []
     for col in table.columns:
-        raw = f"nullif(trim(CAST(struct_extract(t._raw, '{col.name}') AS VARCHAR)), '')"
+        # the value as read: text from a CSV (blank is missing), the file's own type from Parquet
+        raw = f"nullif(trim(t._r_{col.name}), '')" if is_csv else f"t._r_{col.name}"
         if not col.nullable:
             checks.append((col.name, f"{raw} IS NULL", "missing value (缺少必填值)"))
         if col.dtype != "VARCHAR":
@@ -457,33 +462,45 @@ def load_file(
             f" LEFT JOIN ({_references_sql()}) ref ON ref.record_table = t.record_table "
             "AND ref.record_id = t.record_id AND ref.uscc = t.uscc"
         )
-    key = ", ".join(f"t.{k}" for k in table.key)
+    # one pass: typed values and the first failing check of every row (the raw row is looked up
+    # again only for the few rows that go to quarantine)
+    raw_cols = ", ".join(f"r.{c.name} AS _r_{c.name}" for c in table.columns)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE checked AS
-        SELECT t.*, CASE {case} ELSE NULL END AS _fault,
-               row_number() OVER (PARTITION BY {key} ORDER BY t._line DESC) AS _dup_rank
-        FROM (SELECT {typed}, r._line, r AS _raw FROM raw r) t {joins}
+        SELECT t.* EXCLUDE ({", ".join(f"_r_{c.name}" for c in table.columns)}), CASE {case} ELSE NULL END AS _fault
+        FROM (SELECT {typed}, r._line, {raw_cols} FROM raw r) t {joins}
         """
     )
     names = table.column_names
     cols = ", ".join(names)
     extra = f", {sql_check_expression('uscc')} AS uscc_check_ok" if table.name == "enterprises" else ""
     meta = f"{_quote(load_id)} AS _load_id, {_quote(str(path))} AS _source_file, _line, now() AS _loaded_at"
+    keys = ", ".join(table.key)
+    # the same natural key twice in one file: the later line wins, earlier ones are replaced versions
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {cols}{extra}, {meta} FROM checked "
-        "WHERE _fault IS NULL AND _dup_rank = 1"
+        f"CREATE OR REPLACE TEMP TABLE dupes AS SELECT {keys}, max(_line) AS _keep FROM checked "
+        f"WHERE _fault IS NULL GROUP BY {keys} HAVING count(*) > 1"
     )
-    # earlier lines of the file with the same key are replaced versions: history, not lost
-    con.execute(
-        f"INSERT INTO {table.name}_history SELECT {cols}{extra}, {meta}, now(), {_quote(load_id)} FROM checked "
-        "WHERE _fault IS NULL AND _dup_rank > 1"
-    )
-    result.duplicates_in_file = _count(con, "SELECT count(*) FROM checked WHERE _fault IS NULL AND _dup_rank > 1")
-    on_key = " AND ".join(f"o.{k} = i.{k}" for k in table.key)
-    same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM i.{c}" for c in names)
-    existing = _count(con, f"SELECT count(*) FROM {table.name}")
-    if existing:
+    good = "c._fault IS NULL"
+    loser = "FALSE"
+    if _count(con, "SELECT count(*) FROM dupes"):
+        on_dupe = " AND ".join(f"d.{k} = c.{k}" for k in table.key)
+        loser = f"EXISTS (SELECT 1 FROM dupes d WHERE {on_dupe} AND d._keep <> c._line)"
+        con.execute(
+            f"INSERT INTO {table.name}_history SELECT {cols}{extra}, {meta}, now(), {_quote(load_id)} "
+            f"FROM checked c WHERE {good} AND {loser}"
+        )
+        result.duplicates_in_file = _count(con, f"SELECT count(*) FROM checked c WHERE {good} AND {loser}")
+    accepted = f"FROM checked c WHERE {good} AND NOT {loser}"
+    if not _count(con, f"SELECT count(*) FROM (SELECT 1 FROM {table.name} LIMIT 1)"):
+        # an empty table (the first load): every accepted row is new
+        con.execute(f"INSERT INTO {table.name} SELECT {cols}{extra}, {meta} {accepted}")
+        result.inserted = _count(con, f"SELECT count(*) {accepted}")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {cols}{extra}, {meta} {accepted}")
+        on_key = " AND ".join(f"o.{k} = i.{k}" for k in table.key)
+        same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM i.{c}" for c in names)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE matched AS SELECT ({same}) AS _same, "
             + ", ".join(f"i.{k} AS _k_{k}" for k in table.key)
@@ -491,31 +508,34 @@ def load_file(
         )
         result.unchanged = _count(con, "SELECT count(*) FROM matched WHERE _same")
         result.replaced = _count(con, "SELECT count(*) FROM matched WHERE NOT _same")
-        match_changed = " AND ".join(f"o.{k} = m._k_{k}" for k in table.key)
+        match_o = " AND ".join(f"o.{k} = m._k_{k}" for k in table.key)
+        match_i = " AND ".join(f"i.{k} = m._k_{k}" for k in table.key)
+        if result.replaced:
+            con.execute(
+                f"INSERT INTO {table.name}_history SELECT o.*, now(), {_quote(load_id)} FROM {table.name} o "
+                f"JOIN matched m ON {match_o} AND NOT m._same"
+            )
+            con.execute(f"DELETE FROM {table.name} o USING matched m WHERE {match_o} AND NOT m._same")
         con.execute(
-            f"INSERT INTO {table.name}_history SELECT o.*, now(), {_quote(load_id)} FROM {table.name} o "
-            f"JOIN matched m ON {match_changed} AND NOT m._same"
+            f"INSERT INTO {table.name} SELECT i.* FROM incoming i ANTI JOIN (SELECT * FROM matched WHERE _same) m ON {match_i}"
         )
-        con.execute(f"DELETE FROM {table.name} o USING matched m WHERE {match_changed} AND NOT m._same")
-        match_same = " AND ".join(f"i.{k} = m._k_{k}" for k in table.key)
-        con.execute(f"DELETE FROM incoming i USING matched m WHERE {match_same} AND m._same")
-    con.execute(f"INSERT INTO {table.name} SELECT * FROM incoming")
-    result.inserted = _count(con, "SELECT count(*) FROM incoming") - result.replaced
+        result.inserted = _count(con, "SELECT count(*) FROM incoming") - result.replaced - result.unchanged
 
     reason_sql = " ".join(f"WHEN {i} THEN {_quote(f + chr(9) + r)}" for i, (f, _, r) in enumerate(checks))
     con.execute(
         f"""
         INSERT INTO quarantine
-        SELECT {_quote(load_id)}, {_quote(table.name)}, {_quote(str(path))}, _line,
-               split_part(r, chr(9), 1), split_part(r, chr(9), 2), to_json(_raw), now()
-        FROM (SELECT *, CASE _fault {reason_sql} END AS r FROM checked WHERE _fault IS NOT NULL)
+        SELECT {_quote(load_id)}, {_quote(table.name)}, {_quote(str(path))}, c._line,
+               split_part(c.r, chr(9), 1), split_part(c.r, chr(9), 2), to_json(raw_row), now()
+        FROM (SELECT _line, CASE _fault {reason_sql} END AS r FROM checked WHERE _fault IS NOT NULL) c
+        JOIN (SELECT r._line AS line, r AS raw_row FROM raw r) x ON x.line = c._line
         """
     )
     con.execute(
         f"""INSERT INTO quarantine SELECT {_quote(load_id)}, {_quote(table.name)}, {_quote(str(path))}, line,
                    field, reason, to_json(record), now() FROM rejects"""
     )
-    result.rows_read = _count(con, "SELECT count(*) FROM raw") + sum(rejected.values())
+    result.rows_read = _count(con, "SELECT count(*) FROM checked") + sum(rejected.values())
     result.quarantined = _count(con, "SELECT count(*) FROM checked WHERE _fault IS NOT NULL") + sum(rejected.values())
     result.reasons = dict(
         con.execute(
@@ -526,7 +546,9 @@ def load_file(
     )
     result.bad_uscc = sum(n for r, n in result.reasons.items() if r.startswith("uscc:"))
     if table.name == "enterprises":
-        bad_check = _count(con, "SELECT count(*) FROM incoming WHERE NOT uscc_check_ok")
+        bad_check = _count(
+            con, f"SELECT count(*) FROM enterprises WHERE _load_id = {_quote(load_id)} AND NOT uscc_check_ok"
+        )
         if bad_check:
             result.warnings["uscc check character wrong (early pilot codes kept, 校验码不符的早期试点代码)"] = bad_check
     if result.accounted != result.rows_read:
@@ -548,9 +570,18 @@ def load_file(
             extract_date,
         ],
     )
-    for temp in ("raw", "rejects", "checked", "incoming"):
-        con.execute(f"DROP TABLE IF EXISTS {temp}")
+    for temp in ("raw", "rejects", "checked", "incoming", "dupes", "matched"):
+        _drop(con, temp)
     return result
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a temporary table or view of that name, whichever it is."""
+    for kind in ("TABLE", "VIEW"):
+        try:
+            con.execute(f"DROP {kind} IF EXISTS {name}")
+        except duckdb.CatalogException:
+            continue
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
