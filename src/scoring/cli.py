@@ -352,6 +352,8 @@ def demo(
     if manifest.get("generator") == asdict(cfg) and manifest.get("version") == __version__:
         console.print(f"[1/5] synthetic county already in {settings.raw_path} (seed {seed})")
     else:
+        for stale in settings.raw_path.glob("*.parquet"):  # the demo's own folder: drop tables of older versions
+            stale.unlink()
         _generate(cfg, settings.raw_path)
         console.print(f"[1/5] generated {enterprises:,} enterprises x {months} months into {settings.raw_path}")
     with console.status("[2/5] ingesting"):
@@ -362,7 +364,8 @@ def demo(
             settings.warehouse_path.unlink()
             results = ingest_directory(settings.raw_path, settings.warehouse_path)
     console.print(
-        f"[2/5] ingested {sum(r.loaded for r in results):,} rows, "
+        f"[2/5] ingested {sum(r.rows_read for r in results):,} rows: {sum(r.inserted for r in results):,} new, "
+        f"{sum(r.replaced for r in results):,} replaced, {sum(r.unchanged for r in results):,} unchanged, "
         f"{sum(r.quarantined for r in results):,} quarantined with reasons"
     )
     catalog = load_catalog(settings.catalog_path)
