@@ -302,11 +302,7 @@ class _Chunk:
         rng, n, m = self.rng, self.n, self.cfg.months
         r = self.risk
         # light and general penalties: a Poisson rate rising with risk
-        lam = np.exp(-4.7 + 1.0 * self.risk_t + 0.25 * (self.size <= 1)[:, None]) * self.alive
-        counts = rng.poisson(lam)
-        pi, pm = np.nonzero(counts)
-        reps = counts[pi, pm]
-        pi, pm = np.repeat(pi, reps), np.repeat(pm, reps)
+        pi, pm = _poisson_draws(rng, np.exp(-4.7 + 1.0 * self.risk_t + 0.25 * (self.size <= 1)[:, None]) * self.alive)
         severity = np.where(rng.random(pi.size) < 0.6, "轻微", "一般")
         pen = {
             "i": pi,
@@ -565,10 +561,7 @@ class _Chunk:
             return ms[month] + rng.integers(0, 28, month.size)
 
         def draws(rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            counts = rng.poisson(rate * alive)
-            i, mo = np.nonzero(counts)
-            reps = counts[i, mo]
-            return np.repeat(i, reps), np.repeat(mo, reps)
+            return _poisson_draws(rng, rate * alive)
 
         # 行政许可
         busy = np.isin(self.industry, [schema.INDUSTRIES.index(x) for x in ("C", "F", "G", "H", "I")])
@@ -732,6 +725,14 @@ class _Chunk:
             "resolved_date": np.where(done, resolved, never)[keep],
             "result": np.where(done, result, np.array(None))[keep],
         }
+
+
+def _poisson_draws(rng: np.random.Generator, rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(enterprise, month) of every event of an enterprise x month Poisson rate, one pair per event."""
+    counts = rng.poisson(rate)
+    i, month = np.nonzero(counts)
+    reps = counts[i, month]
+    return np.repeat(i, reps), np.repeat(month, reps)
 
 
 def _ids(prefix: str, chunk: int, n: int) -> np.ndarray:

@@ -210,26 +210,25 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _detect_encoding(path: Path) -> str:
-    """'utf-8' (with or without BOM) when the whole file decodes as UTF-8, else 'gb18030' (a superset of GBK)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _decodes_as(path: Path, encoding: str) -> bool:
+    """Whether the whole file decodes in ``encoding`` (read in blocks, so any size is fine)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
     try:
         with path.open("rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 decoder.decode(block)
             decoder.decode(b"", final=True)
-        return "utf-8"
     except UnicodeDecodeError:
-        pass
-    fallback = codecs.getincrementaldecoder("gb18030")()
-    try:
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                fallback.decode(block)
-            fallback.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"{path}: neither UTF-8 nor GBK/GB18030 text ({exc})") from exc
-    return "gb18030"
+        return False
+    return True
+
+
+def _detect_encoding(path: Path) -> str:
+    """'utf-8' (with or without BOM) when the whole file decodes as UTF-8, else 'gb18030' (a superset of GBK)."""
+    for encoding in ("utf-8", "gb18030"):
+        if _decodes_as(path, encoding):
+            return encoding
+    raise IngestError(f"{path}: neither UTF-8 nor GBK/GB18030 text")
 
 
 def _as_utf8(path: Path, encoding: str, workdir: Path) -> Path:
