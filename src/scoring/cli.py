@@ -173,6 +173,29 @@ def contract(
 
 
 @app.command()
+def dictionary(
+    out: Annotated[Path, typer.Option(help="where to write it")] = Path("docs/feature-dictionary.md"),
+    check: Annotated[bool, typer.Option("--check", help="only say whether the file is current")] = False,
+) -> None:
+    """Render the feature catalog (every feature, its definition, direction and reason text) to Markdown."""
+    from scoring.features.catalog import CatalogError, load_catalog
+    from scoring.features.dictionary import render_dictionary
+
+    try:
+        text = render_dictionary(load_catalog(Settings().catalog_path))
+    except CatalogError as exc:
+        raise _fail(str(exc)) from exc
+    if check:
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            raise _fail(f"{out} is stale: run `scoring dictionary`")
+        console.print(f"{out} is current")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+@app.command()
 def records(
     uscc: Annotated[str, typer.Argument(help="统一社会信用代码")],
     as_of: Annotated[str | None, typer.Option(help="as-of date YYYY-MM-DD (default: the extraction date)")] = None,

@@ -51,3 +51,19 @@ def test_a_category_cannot_be_monotone(tmp_path: Path) -> None:
 
     with pytest.raises(CatalogError, match="industry"):
         load_catalog(_write(tmp_path, monotone_category))
+
+
+def test_the_feature_dictionary_is_current() -> None:
+    from scoring.features.dictionary import render_dictionary
+
+    current = (REPO / "docs" / "feature-dictionary.md").read_text(encoding="utf-8")
+    assert current == render_dictionary(load_catalog(CATALOG)), (
+        "docs/feature-dictionary.md is stale: run `scoring dictionary`"
+    )
+
+
+def test_at_least_100_features_with_every_field() -> None:
+    catalog = load_catalog(CATALOG)
+    assert len(catalog.features) >= 100
+    for f in catalog.features:
+        assert f.description and f.owner and f.monotone_reason and f.reason_template, f.name

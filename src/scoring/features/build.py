@@ -78,12 +78,14 @@ def feature_sql(catalog: Catalog, as_of: dt.date) -> str:
     """The one SQL statement that builds the snapshot at ``as_of`` (records dated < as_of only)."""
     a = _date(as_of)
     groups: dict[tuple, list[Feature]] = defaultdict(list)
-    static, derived = [], []
+    static, derived, peers = [], [], []
     for f in catalog.features:
         if f.aggregation in ("expression", "category") and f.source == "enterprises":
             static.append(f)
         elif f.aggregation == "derived":
             derived.append(f)
+        elif f.aggregation == "peer_percentile":
+            peers.append(f)
         else:
             groups[_group_key(catalog, f)].append(f)
 
@@ -117,13 +119,21 @@ def feature_sql(catalog: Catalog, as_of: dt.date) -> str:
             if f.default is not None:
                 value = f"coalesce({value}, {f.default})"
             selects.append(f"CAST({value} AS DOUBLE) AS {f.name}")
-    base = f"SELECT p.uscc, {a} AS as_of, {', '.join(selects)} FROM population p {' '.join(joins)}"
-    derived_sql = ", ".join(f"CAST({f.expression} AS DOUBLE) AS {f.name}" for f in derived)
+    base = (
+        f"SELECT p.uscc, {a} AS as_of, p.industry AS _industry, p.division AS _division, {', '.join(selects)} "
+        f"FROM population p {' '.join(joins)}"
+    )
+    derived_sql = "".join(f", CAST({f.expression} AS DOUBLE) AS {f.name}" for f in derived)
+    # peer-relative: the share of enterprises of the same industry and division with a lower value
+    peer_sql = "".join(
+        f", CASE WHEN {f.of} IS NULL THEN NULL ELSE percent_rank() OVER "
+        f"(PARTITION BY _industry, _division, {f.of} IS NULL ORDER BY {f.of}) END AS {f.name}"
+        for f in peers
+    )
     names = ", ".join(f.name for f in catalog.features)
     return (
-        f"WITH {', '.join(ctes)}, base AS ({base}) "
-        f"SELECT uscc, as_of, {names} FROM (SELECT *{', ' + derived_sql if derived_sql else ''} FROM base) "
-        "ORDER BY uscc"
+        f"WITH {', '.join(ctes)}, base AS ({base}), derived AS (SELECT *{derived_sql} FROM base) "
+        f"SELECT uscc, as_of, {names} FROM (SELECT *{peer_sql} FROM derived) ORDER BY uscc"
     )
 
 

@@ -46,6 +46,7 @@ Aggregation = Literal[
     "expression",
     "category",
     "derived",
+    "peer_percentile",
 ]
 
 
@@ -74,6 +75,8 @@ class Feature(BaseModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label_zh: str
+    description: str
+    owner: str  # the domain (department) that owns the source and answers for the feature
     source: str
     aggregation: Aggregation
     window_months: int | None = Field(default=None, gt=0)
@@ -84,6 +87,7 @@ class Feature(BaseModel):
     date: str | None = None
     end: str | None = None
     categories: list[str] | None = None
+    of: str | None = None  # peer_percentile: the feature ranked within the same industry and division
     default: float | None = None
     unit: str | None = None
     monotone: Monotone
@@ -106,6 +110,8 @@ class Feature(BaseModel):
                 raise ValueError("a category feature needs `categories`")
             if self.monotone != Monotone.NONE:
                 raise ValueError("a category feature cannot be monotone")
+        if self.aggregation == "peer_percentile" and not self.of:
+            raise ValueError("aggregation peer_percentile needs `of` (the feature to rank among peers)")
         if self.aggregation == "active" and not self.end:
             raise ValueError("aggregation active needs `end` (the column that ends the record)")
         return self
@@ -152,6 +158,8 @@ class Catalog(BaseModel):
                 unknown = f.template_names(template) - known - ({"label"} if f.value_labels else set())
                 if unknown:
                     raise ValueError(f"{where}: template names unknown values {sorted(unknown)}")
+            if f.aggregation == "peer_percentile" and (f.of not in names or f.of == f.name):
+                raise ValueError(f"{where}: `of` must name another feature, not {f.of!r}")
             if f.aggregation == "derived":
                 refs = set(re.findall(r"[a-z][a-z0-9_]*", f.expression or "")) & set(names)
                 if not refs or not refs <= base:
