@@ -41,6 +41,13 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at I
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
+def _day(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise _fail(f"{option}: {text!r} is not a date; use YYYY-MM-DD") from exc
+
+
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}")
     return typer.Exit(code=1)
@@ -110,7 +117,7 @@ def ingest(
                 paths,
                 settings.warehouse_path,
                 memory_limit=memory_limit,
-                extract_date=dt.date.fromisoformat(extract_date) if extract_date else None,
+                extract_date=_day(extract_date, "--extract-date") if extract_date else None,
             )
     except IngestError as exc:
         raise _fail(str(exc)) from exc
@@ -208,7 +215,7 @@ def records(
     settings = Settings()
     catalog = load_catalog(settings.catalog_path)
     with connect(settings.warehouse_path, read_only=True) as con:
-        day = dt.date.fromisoformat(as_of) if as_of else extract_date_of(con)
+        day = _day(as_of, "--as-of") if as_of else extract_date_of(con)
         frame = record_status(con, catalog, uscc=uscc.strip().upper(), as_of=day)
     if frame.empty:
         raise _fail(f"no records of {uscc} before {day}")
@@ -243,7 +250,7 @@ def features(
     try:
         catalog = load_catalog(settings.catalog_path)
         with connect(settings.warehouse_path) as con:
-            day = dt.date.fromisoformat(as_of) if as_of else extract_date_of(con)
+            day = _day(as_of, "--as-of") if as_of else extract_date_of(con)
             with console.status(f"building {len(catalog.features)} features as of {day}"):
                 started = time.perf_counter()
                 rows = store_snapshot(con, catalog, as_of=day)

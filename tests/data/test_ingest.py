@@ -225,3 +225,32 @@ def test_without_enterprises_nothing_loads(county, tmp_path: Path) -> None:
     (tmp_path / "enterprises.csv").write_text("nonsense\n", encoding="utf-8")
     with pytest.raises(IngestError, match="enterprises"):
         ingest([tmp_path / "enterprises.csv"], tmp_path / "w.duckdb")
+
+
+def test_rejects_of_one_csv_do_not_leak_into_the_next(fresh, enterprises, tmp_path: Path) -> None:
+    a, b, _ = enterprises
+    _penalty_csv(
+        tmp_path / "penalties.csv",
+        [f"P-1,{a},市场监管,一般,5000,2024-03-01", f"P-2,{b},市场监管,一般,5,2024-03-01,2025-03-01,"],
+        "utf-8",
+    )
+    (tmp_path / "patents.csv").write_text(
+        f"patent_no,uscc,patent_type,granted_date\nZL1,{a},发明,2024-01-05\n", encoding="utf-8"
+    )
+    report = ingest([tmp_path], fresh)
+    loads = {t.table: (t.rows_read, t.inserted, t.quarantined) for t in report.tables}
+    assert loads["penalties"] == (2, 1, 1) and loads["patents"] == (1, 1, 0)
+
+
+def test_reloading_a_file_with_in_file_duplicates_keeps_one_history_copy(fresh, enterprises, tmp_path: Path) -> None:
+    a, _, _ = enterprises
+    csv = _penalty_csv(
+        tmp_path / "penalties.csv",
+        [f"P-1,{a},税务,轻微,100,2024-05-01,2024-08-01,", f"P-1,{a},税务,轻微,200,2024-05-01,2024-08-01,"],
+        "utf-8",
+    )
+    for _ in range(3):
+        ingest([csv], fresh)
+    con = duckdb.connect(str(fresh), read_only=True)
+    assert con.execute("SELECT count(*) FROM penalties_history").fetchone()[0] == 1
+    assert con.execute("SELECT amount FROM penalties").fetchall() == [(200.0,)]

@@ -122,3 +122,30 @@ def test_labels_read_only_the_outcome_window(con) -> None:
         [clean],
     )
     assert build_labels(con, as_of=as_of).set_index("uscc").loc[clean, "adverse"] == 1
+
+
+def test_tax_arrears_that_began_before_the_as_of_date_are_no_new_event(con) -> None:
+    as_of = dt.date(2023, 7, 1)
+    labels = build_labels(con, as_of=as_of).set_index("uscc")
+    filers = {r[0] for r in con.execute("SELECT DISTINCT uscc FROM tax_monthly").fetchall()}
+    clean = next(u for u in labels[labels["adverse"] == 0].index if u not in filers)
+    insert = (
+        "INSERT INTO tax_monthly (uscc, period, filed_date, declared_sales, tax_paid, arrears, arrears_days, late_filing) "
+        "VALUES (?, ?, ?, 1000, 0, 500, ?, false)"
+    )
+    con.execute(insert, [clean, dt.date(2023, 5, 1), dt.date(2023, 6, 12), 95])  # past 90 days before the as-of date
+    con.execute(insert, [clean, dt.date(2023, 6, 1), dt.date(2023, 7, 12), 125])  # the same episode goes on
+    assert build_labels(con, as_of=as_of).set_index("uscc").loc[clean, "adverse"] == 0
+    con.execute(insert, [clean, dt.date(2023, 8, 1), dt.date(2023, 9, 12), 0])
+    con.execute(insert, [clean, dt.date(2023, 9, 1), dt.date(2023, 10, 12), 95])  # a new episode in the window
+    assert build_labels(con, as_of=as_of).set_index("uscc").loc[clean, "adverse"] == 1
+
+
+def test_a_stored_snapshot_is_rebuilt_when_the_data_changed(con, catalog) -> None:
+    from scoring.features.build import load_snapshot
+
+    first = load_snapshot(con, catalog, as_of=AS_OF).set_index("uscc")
+    penalty_id, uscc = _one_unrepaired_penalty(con)
+    con.execute("DELETE FROM penalties WHERE penalty_id = ?", [penalty_id])
+    again = load_snapshot(con, catalog, as_of=AS_OF).set_index("uscc")
+    assert again.loc[uscc, "penalty_count_12m"] == first.loc[uscc, "penalty_count_12m"] - 1

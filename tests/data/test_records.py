@@ -70,3 +70,16 @@ def test_disputed_records_can_be_set_not_to_count(setup) -> None:
     assert _status(con, catalog, uscc, LATE)["P-disputed"] == (False, "disputed")
     assert _penalties(con, catalog, uscc, LATE) == 0
     assert _penalties(con, catalog, uscc, EARLY) == 1  # the deleted one was disputed early on
+
+
+def test_an_enterprise_with_only_monthly_records(warehouse_copy: Path) -> None:
+    con = duckdb.connect(str(warehouse_copy), read_only=True)
+    uscc = con.execute(
+        "SELECT uscc FROM tax_monthly WHERE uscc NOT IN (SELECT uscc FROM penalties UNION SELECT uscc FROM commitments "
+        "UNION SELECT uscc FROM admin_actions UNION SELECT uscc FROM licenses UNION SELECT uscc FROM loans "
+        "UNION SELECT uscc FROM real_estate UNION SELECT uscc FROM patents UNION SELECT uscc FROM executee_list "
+        "UNION SELECT uscc FROM serious_dishonesty_list UNION SELECT uscc FROM hightech_certificates) LIMIT 1"
+    ).fetchone()[0]
+    frame = record_status(con, load_catalog(REPO / "features" / "catalog.yaml"), uscc=uscc, as_of=LATE)
+    assert frame["counts"].dtype == bool and frame["counts"].all()
+    assert set(frame["table"]) <= {"tax_monthly", "utility_monthly", "social_insurance_monthly", "housing_fund_monthly"}

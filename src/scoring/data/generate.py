@@ -253,7 +253,8 @@ class _Chunk:
         self.sales = sales
 
         has_tax = (rng.random(n) < TAX_COVERAGE[self.size]) & (self.entity != 2)
-        self.tax_mask = self.alive & has_tax[:, None]
+        # months with a tax record: declared the month after each live month, so not the first live month
+        self.tax_mask = self.alive & has_tax[:, None] & (np.arange(m)[None, :] > self.reg_month[:, None] + 1)
         tax_rate = np.where(self.size <= 1, 0.055, 0.028) * rng.lognormal(0, 0.15, n)
         tax_due = sales * tax_rate[:, None]
         late = rng.random((n, m)) < _sigmoid(-3.5 + 1.3 * r)
@@ -408,7 +409,7 @@ class _Chunk:
             return ms[month] + rng.integers(lo, hi, month.size)
 
         # a record dated in month k reports period k-1 (declared or billed the month after)
-        ti, tm = np.nonzero(self.tax_mask & (np.arange(m)[None, :] > self.reg_month[:, None] + 1))
+        ti, tm = np.nonzero(self.tax_mask)
         late = self.tax["late"][ti, tm]
         filed = ms[tm] + np.where(late, rng.integers(15, 28, ti.size), rng.integers(0, 15, ti.size))
         due = self.tax["due"][ti, tm]
@@ -611,7 +612,7 @@ class _Chunk:
         first_year = int(str(ms[0])[:4])
         year_of = first_year + (int(str(ms[0])[5:7]) - 1 + np.arange(m)) // 12
         rows: dict[str, list] = {"uscc": [], "year": [], "rating": [], "rated_date": []}
-        filed_mask = self.tax_mask & (np.arange(m)[None, :] > self.reg_month[:, None] + 1)  # as in tax_monthly
+        filed_mask = self.tax_mask
         for year in np.unique(year_of):
             cols = year_of == year
             rated = np.datetime64(f"{year + 1}-04-01") + rng.integers(0, 28, n)

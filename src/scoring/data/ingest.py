@@ -311,6 +311,8 @@ def _stage(
     header, delimiter = _csv_header(utf8)
     mapping, ignored = _map_header(table, header, path)
     select = ", ".join(f"{_ident(mapping[c.name])} AS {c.name}" for c in table.columns)
+    for leftover in ("csv_rejects", "csv_scans"):  # DuckDB appends to these: start each file empty
+        _drop(con, leftover)
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE raw_rows AS
@@ -486,9 +488,12 @@ def load_file(
     if _count(con, "SELECT count(*) FROM dupes"):
         on_dupe = " AND ".join(f"d.{k} = c.{k}" for k in table.key)
         loser = f"EXISTS (SELECT 1 FROM dupes d WHERE {on_dupe} AND d._keep <> c._line)"
+        # (a reload of the same file finds them there already and adds no second copy)
+        same_line = " AND ".join(f"h.{k} = c.{k}" for k in table.key)
         con.execute(
             f"INSERT INTO {table.name}_history SELECT {cols}{extra}, {meta}, now(), {_quote(load_id)} "
-            f"FROM checked c WHERE {good} AND {loser}"
+            f"FROM checked c WHERE {good} AND {loser} AND NOT EXISTS (SELECT 1 FROM {table.name}_history h "
+            f"WHERE {same_line} AND h._source_file = {_quote(str(path))} AND h._line = c._line)"
         )
         result.duplicates_in_file = _count(con, f"SELECT count(*) FROM checked c WHERE {good} AND {loser}")
     accepted = f"FROM checked c WHERE {good} AND NOT {loser}"

@@ -56,7 +56,7 @@ def _group_key(catalog: Catalog, f: Feature) -> tuple:
 def repaired_sql(src: Source, as_of: str) -> str:
     """SQL that is TRUE for a record repaired (信用修复) before ``as_of``."""
     repaired = f"coalesce({src.repaired_from} < {as_of}, false)"
-    return f"({repaired} AND ({src.repaired_when}))" if src.repaired_when else repaired
+    return f"({repaired} AND coalesce(({src.repaired_when}), false))" if src.repaired_when else repaired
 
 
 def _objection_filters(catalog: Catalog, table: str, as_of: str) -> list[str]:
@@ -160,20 +160,42 @@ def _prepare_table(con: duckdb.DuckDBPyConnection, catalog: Catalog, sql: str) -
     con.execute(f"CREATE TABLE {SNAPSHOT_TABLE} AS {sql} LIMIT 0")
 
 
+def _builds_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS snapshot_builds (as_of DATE PRIMARY KEY, catalog_digest VARCHAR, "
+        "data_fingerprint VARCHAR, built_at TIMESTAMP)"
+    )
+
+
 def store_snapshot(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt.date) -> int:
-    """Build the snapshot at ``as_of`` into the warehouse table, replacing an earlier build; return its rows."""
+    """Build the snapshot at ``as_of`` into the warehouse table, replacing an earlier build; return its rows.
+
+    Records which catalog and which data it was built from, so a later change of either rebuilds it.
+    """
+    from scoring.data.ingest import data_fingerprint
+
     sql = feature_sql(catalog, as_of)
     _prepare_table(con, catalog, sql)
+    _builds_table(con)
     con.execute(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [as_of])
     con.execute(f"INSERT INTO {SNAPSHOT_TABLE} {sql}")
+    con.execute(
+        "INSERT OR REPLACE INTO snapshot_builds VALUES (?, ?, ?, now())", [as_of, catalog.digest, data_fingerprint(con)]
+    )
     return con.execute(f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [as_of]).fetchone()[0]  # type: ignore[index]
 
 
 def load_snapshot(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt.date) -> pd.DataFrame:
-    """The stored snapshot at ``as_of``, building it first when it is missing or stale."""
+    """The stored snapshot at ``as_of``, built first when it is missing or was built from another
+    catalog or other data."""
+    from scoring.data.ingest import data_fingerprint
+
     _prepare_table(con, catalog, feature_sql(catalog, as_of))
-    have = con.execute(f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [as_of]).fetchone()[0]  # type: ignore[index]
-    if not have:
+    _builds_table(con)
+    built = con.execute(
+        "SELECT catalog_digest, data_fingerprint FROM snapshot_builds WHERE as_of = ?", [as_of]
+    ).fetchone()
+    if built != (catalog.digest, data_fingerprint(con)):
         store_snapshot(con, catalog, as_of=as_of)
     return con.execute(f"SELECT * FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY uscc", [as_of]).df()
 

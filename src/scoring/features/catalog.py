@@ -167,6 +167,11 @@ class Catalog(BaseModel):
         return self
 
     @property
+    def digest(self) -> str:
+        """A hash of every definition: snapshots built from another catalog are rebuilt."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+    @property
     def model_features(self) -> list[Feature]:
         """Features the models use, in catalog order (this order is the model's column order)."""
         return [f for f in self.features if f.in_model]

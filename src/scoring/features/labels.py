@@ -25,8 +25,8 @@ class LabelWindowError(ValueError):
 
 
 def window_end(as_of: dt.date, months: int = LABEL_MONTHS) -> dt.date:
-    y, m = divmod(as_of.month - 1 + months, 12)
-    return as_of.replace(year=as_of.year + y, month=m + 1)
+    """``as_of`` plus ``months`` calendar months (the 31st of a shorter month becomes its last day)."""
+    return (pd.Timestamp(as_of) + pd.DateOffset(months=months)).date()
 
 
 def adverse_event_sql(start: str, end: str) -> str:
@@ -47,17 +47,20 @@ def adverse_event_sql(start: str, end: str) -> str:
         SELECT uscc, entry_date, 'executee_list' FROM executee_list
             WHERE {w("entry_date")} AND {not_deleted("executee_list", "case_no")}
         UNION ALL
-        SELECT uscc, outcome_date, 'broken_commitment' FROM commitments WHERE outcome = '违诺' AND {w("outcome_date")}
+        SELECT uscc, outcome_date, 'broken_commitment' FROM commitments
+            WHERE outcome = '违诺' AND {w("outcome_date")} AND {not_deleted("commitments", "commitment_id")}
         UNION ALL
-        SELECT uscc, dpd90_date, 'loan_default' FROM loans WHERE {w("dpd90_date")}
+        SELECT uscc, dpd90_date, 'loan_default' FROM loans
+            WHERE {w("dpd90_date")} AND {not_deleted("loans", "loan_id")}
         UNION ALL
         SELECT uscc, filed_date, 'tax_arrears' FROM (
-            SELECT uscc, filed_date, arrears_days,
+            SELECT uscc, period, filed_date, arrears_days,
                    lag(arrears_days) OVER (PARTITION BY uscc ORDER BY period) AS prev_days,
                    lag(period) OVER (PARTITION BY uscc ORDER BY period) AS prev_period
             FROM tax_monthly)
             WHERE arrears_days > 90
-              AND (prev_days IS NULL OR prev_days <= 90 OR prev_period < filed_date - INTERVAL 2 MONTH)
+              -- the first month of an episode: the month before was not past 90 days, or was not filed
+              AND (prev_days IS NULL OR prev_days <= 90 OR prev_period < period - INTERVAL 1 MONTH)
               AND {w("filed_date")}
     """
 

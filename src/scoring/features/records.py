@@ -22,9 +22,13 @@ _DESCRIBE = {
     "penalties": ("decision_date", "severity || ' ' || domain || ' 罚没' || CAST(round(amount) AS BIGINT) || '元'"),
     "serious_dishonesty_list": (
         "entry_date",
-        "'列入严重失信主体名单 ' || domain || coalesce(' 移出' || CAST(exit_date AS VARCHAR) || ' ' || exit_reason, '')",
+        "'列入严重失信主体名单 ' || domain || CASE WHEN exit_date < AS_OF "
+        "THEN ' 移出' || CAST(exit_date AS VARCHAR) || coalesce(' ' || exit_reason, '') ELSE '' END",
     ),
-    "executee_list": ("entry_date", "'失信被执行人 ' || court || coalesce(' 移出' || CAST(exit_date AS VARCHAR), '')"),
+    "executee_list": (
+        "entry_date",
+        "'失信被执行人 ' || court || CASE WHEN exit_date < AS_OF THEN ' 移出' || CAST(exit_date AS VARCHAR) ELSE '' END",
+    ),
     "commitments": (
         "commit_date",
         "commitment_type || ' ' || CASE WHEN outcome_date < AS_OF THEN outcome ELSE '在途' END",
@@ -96,7 +100,8 @@ def record_status(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, uscc: str
                 reasons.append("计入")
             counts.append(True)
     records = records.drop(columns=["repaired", "repaired_on"])
-    records["counts"], records["status"], records["reason_zh"] = counts, status, reasons
+    records["counts"] = pd.Series(counts, dtype=bool, index=records.index)
+    records["status"], records["reason_zh"] = status, reasons
     monthly = []
     for table in ("tax_monthly", "utility_monthly", "social_insurance_monthly", "housing_fund_monthly"):
         date_col = schema.TABLES[table].date_column or ""
@@ -116,4 +121,7 @@ def record_status(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, uscc: str
                     "reason_zh": "计入",
                 }
             )
-    return pd.concat([records, pd.DataFrame(monthly)], ignore_index=True) if monthly else records
+    if monthly:
+        records = pd.concat([records, pd.DataFrame(monthly)], ignore_index=True)
+    records["counts"] = records["counts"].astype(bool)
+    return records
