@@ -149,3 +149,33 @@ def test_a_stored_snapshot_is_rebuilt_when_the_data_changed(con, catalog) -> Non
     con.execute("DELETE FROM penalties WHERE penalty_id = ?", [penalty_id])
     again = load_snapshot(con, catalog, as_of=AS_OF).set_index("uscc")
     assert again.loc[uscc, "penalty_count_12m"] == first.loc[uscc, "penalty_count_12m"] - 1
+
+
+def test_loan_labels_read_twelve_months_from_each_start(con) -> None:
+    from scoring.features.labels import build_loan_labels
+
+    uscc = con.execute("SELECT uscc FROM enterprises WHERE registered_date < DATE '2020-01-01' LIMIT 1").fetchone()[0]
+    insert = (
+        "INSERT INTO loans (loan_id, uscc, bank_id, start_date, term_months, maturity_date, amount, max_dpd, "
+        "dpd90_date, settled_date, status) VALUES (?, ?, 'B1', ?, 12, ?, 100000, ?, ?, ?, ?)"
+    )
+    con.execute(
+        insert,
+        ["L-late-default", uscc, dt.date(2023, 2, 10), dt.date(2024, 2, 10), 120, dt.date(2024, 3, 1), None, "违约"],
+    )  # 90 days past due after the 12 months
+    con.execute(
+        insert, ["L-default", uscc, dt.date(2023, 2, 15), dt.date(2024, 2, 15), 120, dt.date(2023, 9, 1), None, "违约"]
+    )
+    con.execute(
+        insert, ["L-repaid", uscc, dt.date(2023, 2, 20), dt.date(2024, 2, 20), 0, None, dt.date(2024, 2, 1), "结清"]
+    )
+    labels = build_loan_labels(con, start_from=dt.date(2023, 2, 1), start_before=dt.date(2023, 3, 1)).set_index(
+        "loan_id"
+    )
+    assert labels.loc["L-late-default", ["default_12m", "repaid"]].tolist() == [0, 0]
+    assert pd.isna(labels.loc["L-late-default", "repaid_amount"])
+    assert labels.loc["L-default", ["default_12m", "repaid", "repaid_amount"]].tolist() == [1, 0, 0.0]
+    assert labels.loc["L-repaid", ["default_12m", "repaid", "repaid_amount"]].tolist() == [0, 1, 100000.0]
+    assert (labels["as_of"] == pd.Timestamp("2023-02-01")).all()
+    with pytest.raises(Exception, match="outcome windows"):
+        build_loan_labels(con, start_from=dt.date(2024, 1, 1), start_before=dt.date(2024, 6, 1))

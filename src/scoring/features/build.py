@@ -65,18 +65,26 @@ def _objection_filters(catalog: Catalog, table: str, as_of: str) -> list[str]:
     if table not in schema.DISPUTABLE_TABLES:
         return []
     key = schema.TABLES[table].key[0]
-    objections = f"SELECT record_id FROM objections WHERE record_table = '{table}'"
-    filters = [f"{key} NOT IN ({objections} AND result = '删除' AND resolved_date < {as_of})"]
+    about = f"o.record_table = '{table}' AND o.record_id = t.{key}"
+    filters = [
+        f"NOT EXISTS (SELECT 1 FROM objections o WHERE {about} AND o.result = '删除' AND o.resolved_date < {as_of})"
+    ]
     if catalog.disputed_records == "exclude":
         filters.append(
-            f"{key} NOT IN ({objections} AND raised_date < {as_of} AND (resolved_date IS NULL OR resolved_date >= {as_of}))"
+            f"NOT EXISTS (SELECT 1 FROM objections o WHERE {about} AND o.raised_date < {as_of} "
+            f"AND (o.resolved_date IS NULL OR o.resolved_date >= {as_of}))"
         )
     return filters
 
 
-def feature_sql(catalog: Catalog, as_of: dt.date) -> str:
-    """The one SQL statement that builds the snapshot at ``as_of`` (records dated < as_of only)."""
-    a = _date(as_of)
+def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date]) -> str:
+    """The one SQL statement that builds the snapshot at each as-of date (records dated before it only).
+
+    Several dates are built in one pass: every record is joined to the as-of dates whose windows
+    it falls in, so each source table is read once for all of them.
+    """
+    dates = sorted(set(as_of if isinstance(as_of, list) else [as_of]))
+    a = "d.as_of"
     groups: dict[tuple, list[Feature]] = defaultdict(list)
     static, derived, peers = [], [], []
     for f in catalog.features:
@@ -90,19 +98,20 @@ def feature_sql(catalog: Catalog, as_of: dt.date) -> str:
             groups[_group_key(catalog, f)].append(f)
 
     ctes = [
+        f"dates AS (SELECT CAST(unnest([{', '.join(_date(d) for d in dates)}]) AS DATE) AS as_of)",
         f"""population AS (
-            SELECT * FROM enterprises
-            WHERE registered_date < {a} AND (deregistered_date IS NULL OR deregistered_date >= {a}))"""
+            SELECT e.*, d.as_of FROM enterprises e JOIN dates d
+              ON e.registered_date < {a} AND (e.deregistered_date IS NULL OR e.deregistered_date >= {a}))""",
     ]
     joins, selects = [], []
     for f in static:
-        selects.append(f"{(f.expression or '').replace('AS_OF', a)} AS {f.name}")
+        selects.append(f"{(f.expression or '').replace('AS_OF', 'p.as_of')} AS {f.name}")
     for k, ((source, date_col, window, offset, flt, end), feats) in enumerate(groups.items()):
         src = catalog.sources[source]
         upper = _months_before(a, offset) if offset else a
-        where = [f"{date_col} < {upper}"]
+        where = [f"t.{date_col} < {upper}"]
         if window:
-            where.append(f"{date_col} >= {_months_before(a, window + offset)}")
+            where.append(f"t.{date_col} >= {_months_before(a, window + offset)}")
         if src.repaired_from:
             # 信用修复: a repair dated before as_of removes the record from every feature
             where.append(f"NOT {repaired_sql(src, a)}")
@@ -110,30 +119,33 @@ def feature_sql(catalog: Catalog, as_of: dt.date) -> str:
         if flt:
             where.append(f"({flt.replace('AS_OF', a)})")
         if end:
-            where.append(f"({end} IS NULL OR {end} >= {a})")
-        aggs = ", ".join(f"{_aggregate(f, date_col, a, end)} AS {f.name}" for f in feats)
-        ctes.append(f"g{k} AS (SELECT uscc, {aggs} FROM {src.table} WHERE {' AND '.join(where)} GROUP BY uscc)")
-        joins.append(f"LEFT JOIN g{k} ON g{k}.uscc = p.uscc")
+            where.append(f"(t.{end} IS NULL OR t.{end} >= {a})")
+        aggs = ", ".join(f"{_aggregate(f, 't.' + date_col, a, end)} AS {f.name}" for f in feats)
+        ctes.append(
+            f"g{k} AS (SELECT t.uscc, d.as_of, {aggs} FROM {src.table} t JOIN dates d ON {' AND '.join(where)} "
+            "GROUP BY t.uscc, d.as_of)"
+        )
+        joins.append(f"LEFT JOIN g{k} ON g{k}.uscc = p.uscc AND g{k}.as_of = p.as_of")
         for f in feats:
             value = f"g{k}.{f.name}"
             if f.default is not None:
                 value = f"coalesce({value}, {f.default})"
             selects.append(f"CAST({value} AS DOUBLE) AS {f.name}")
     base = (
-        f"SELECT p.uscc, {a} AS as_of, p.industry AS _industry, p.division AS _division, {', '.join(selects)} "
+        f"SELECT p.uscc, p.as_of, p.industry AS _industry, p.division AS _division, {', '.join(selects)} "
         f"FROM population p {' '.join(joins)}"
     )
     derived_sql = "".join(f", CAST({f.expression} AS DOUBLE) AS {f.name}" for f in derived)
     # peer-relative: the share of enterprises of the same industry and division with a lower value
     peer_sql = "".join(
         f", CASE WHEN {f.of} IS NULL THEN NULL ELSE percent_rank() OVER "
-        f"(PARTITION BY _industry, _division, {f.of} IS NULL ORDER BY {f.of}) END AS {f.name}"
+        f"(PARTITION BY as_of, _industry, _division, {f.of} IS NULL ORDER BY {f.of}) END AS {f.name}"
         for f in peers
     )
     names = ", ".join(f.name for f in catalog.features)
     return (
         f"WITH {', '.join(ctes)}, base AS ({base}), derived AS (SELECT *{derived_sql} FROM base) "
-        f"SELECT uscc, as_of, {names} FROM (SELECT *{peer_sql} FROM derived) ORDER BY uscc"
+        f"SELECT uscc, as_of, {names} FROM (SELECT *{peer_sql} FROM derived) ORDER BY as_of, uscc"
     )
 
 
@@ -168,21 +180,46 @@ def _builds_table(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def store_snapshot(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt.date) -> int:
-    """Build the snapshot at ``as_of`` into the warehouse table, replacing an earlier build; return its rows.
+    """Build the snapshot at ``as_of`` into the warehouse table, replacing an earlier build; return its rows."""
+    return store_snapshots(con, catalog, as_of_dates=[as_of])
 
-    Records which catalog and which data it was built from, so a later change of either rebuilds it.
+
+def store_snapshots(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of_dates: list[dt.date]) -> int:
+    """Build the snapshots at all ``as_of_dates`` in one pass into the warehouse table, replacing
+    earlier builds of those dates; return the rows written.
+
+    Records which catalog and which data each was built from, so a later change of either rebuilds it.
     """
     from scoring.data.ingest import data_fingerprint
 
-    sql = feature_sql(catalog, as_of)
+    sql = feature_sql(catalog, list(as_of_dates))
     _prepare_table(con, catalog, sql)
     _builds_table(con)
-    con.execute(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [as_of])
+    dates = sorted(set(as_of_dates))
+    con.execute(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [dates])
     con.execute(f"INSERT INTO {SNAPSHOT_TABLE} {sql}")
-    con.execute(
-        "INSERT OR REPLACE INTO snapshot_builds VALUES (?, ?, ?, now())", [as_of, catalog.digest, data_fingerprint(con)]
-    )
-    return con.execute(f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [as_of]).fetchone()[0]  # type: ignore[index]
+    fingerprint = data_fingerprint(con)
+    for d in dates:
+        con.execute("INSERT OR REPLACE INTO snapshot_builds VALUES (?, ?, ?, now())", [d, catalog.digest, fingerprint])
+    row = con.execute(f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [dates]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def ensure_snapshots(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of_dates: list[dt.date]) -> list[dt.date]:
+    """Build, in one pass, the snapshots among ``as_of_dates`` that are missing or stale; return those built."""
+    from scoring.data.ingest import data_fingerprint
+
+    _prepare_table(con, catalog, feature_sql(catalog, list(as_of_dates)))
+    _builds_table(con)
+    current = (catalog.digest, data_fingerprint(con))
+    built = {
+        r[0]: (r[1], r[2])
+        for r in con.execute("SELECT as_of, catalog_digest, data_fingerprint FROM snapshot_builds").fetchall()
+    }
+    stale = sorted(d for d in set(as_of_dates) if built.get(d) != current)
+    if stale:
+        store_snapshots(con, catalog, as_of_dates=stale)
+    return stale
 
 
 def load_snapshot(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt.date) -> pd.DataFrame:

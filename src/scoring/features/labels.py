@@ -124,3 +124,41 @@ def oracle_probability(con: duckdb.DuckDBPyConnection, labels: pd.DataFrame) -> 
         h1 = 1 / (1 + np.exp(-(np.log(h0 / (1 - h0)) + r.logit_shift)))
         survive = survive * ((1 - h1) / (1 - h0)) ** overlap
     return pd.Series(1 - survive, index=labels.index, name="p_true")
+
+
+def build_loan_labels(
+    con: duckdb.DuckDBPyConnection, *, start_from: dt.date, start_before: dt.date, months: int = LABEL_MONTHS
+) -> pd.DataFrame:
+    """Outcome labels of the 信易贷 pre-credit models, one row per loan started in ``[start_from, start_before)``.
+
+    ``as_of`` is the first day of the loan's start month: its features read records dated before
+    it, and its outcome is read from ``[start_date, start_date + months)`` only, so the two windows
+    never overlap. Columns: loan_id, uscc, bank_id, start_date, as_of, amount, term_months,
+    default_12m (1 when the loan reached 90 days past due within ``months`` of its start),
+    repaid (1 when it was settled within the window without reaching 90 days past due) and
+    repaid_amount (the amount for repaid loans, 0 for defaulted ones, NULL while still running).
+    Loans deleted after an objection (异议) are left out. Raises LabelWindowError when a window
+    reaches past the warehouse's extraction date.
+    """
+    extract = extract_date_of(con)
+    last_end = window_end(start_before - dt.timedelta(days=1), months)
+    if last_end > extract:
+        raise LabelWindowError(
+            f"loans started up to {start_before} have {months}-month outcome windows ending {last_end}, "
+            f"after the data ends ({extract})"
+        )
+    return con.execute(
+        f"""
+        SELECT loan_id, uscc, bank_id, start_date, CAST(date_trunc('month', start_date) AS DATE) AS as_of,
+               amount, term_months,
+               CAST(coalesce(dpd90_date < start_date + INTERVAL {months} MONTH, false) AS INTEGER) AS default_12m,
+               CAST(coalesce(settled_date < start_date + INTERVAL {months} MONTH, false)
+                    AND NOT coalesce(dpd90_date < start_date + INTERVAL {months} MONTH, false) AS INTEGER) AS repaid,
+               CASE WHEN coalesce(dpd90_date < start_date + INTERVAL {months} MONTH, false) THEN 0.0
+                    WHEN settled_date < start_date + INTERVAL {months} MONTH THEN amount END AS repaid_amount
+        FROM loans
+        WHERE start_date >= DATE '{start_from}' AND start_date < DATE '{start_before}'
+          AND loan_id NOT IN (SELECT record_id FROM objections WHERE record_table = 'loans' AND result = '删除')
+        ORDER BY start_date, loan_id
+        """
+    ).df()

@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from scoring.data.ingest import connect, data_fingerprint, extract_date_of
-from scoring.features.build import load_snapshot
+from scoring.features.build import ensure_snapshots, load_snapshot
 from scoring.features.catalog import Catalog, catalog_hash, load_catalog
 from scoring.features.labels import LABEL_MONTHS, build_labels, oracle_probability, window_end
 from scoring.registry.scorer import Calibration, Scorer, ScorerConfig, encode_matrix
@@ -206,6 +206,8 @@ def train_evaluation(
         extract = extract_date_of(con)
         start = data_start(con)
         train_dates, test_date = choose_as_of_dates(spec, start=start, extract=extract)
+        say(f"feature snapshots as of {', '.join(map(str, [*train_dates, test_date]))}")
+        ensure_snapshots(con, catalog, as_of_dates=[*train_dates, test_date])  # one pass for all dates
         frames = []
         for d in train_dates:
             say(f"features and labels as of {d}")
