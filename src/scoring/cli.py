@@ -48,6 +48,18 @@ def _day(text: str, option: str) -> dt.date:
         raise _fail(f"{option}: {text!r} is not a date; use YYYY-MM-DD") from exc
 
 
+def _write_or_check(out: Path, text: str, *, check: bool, command: str) -> None:
+    """Write a generated document, or with ``check`` only say whether the file holds that text."""
+    if check:
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            raise _fail(f"{out} is stale: run `{command}`")
+        console.print(f"{out} is current")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}")
     return typer.Exit(code=1)
@@ -168,15 +180,7 @@ def contract(
     """Render the data contract (every table, column, type, label, key) to Markdown."""
     from scoring.data.contract import render_contract
 
-    text = render_contract()
-    if check:
-        if not out.exists() or out.read_text(encoding="utf-8") != text:
-            raise _fail(f"{out} is stale: run `scoring contract`")
-        console.print(f"{out} is current")
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {out}")
+    _write_or_check(out, render_contract(), check=check, command="scoring contract")
 
 
 @app.command()
@@ -192,14 +196,7 @@ def dictionary(
         text = render_dictionary(load_catalog(Settings().catalog_path))
     except CatalogError as exc:
         raise _fail(str(exc)) from exc
-    if check:
-        if not out.exists() or out.read_text(encoding="utf-8") != text:
-            raise _fail(f"{out} is stale: run `scoring dictionary`")
-        console.print(f"{out} is current")
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {out}")
+    _write_or_check(out, text, check=check, command="scoring dictionary")
 
 
 @app.command()
