@@ -10,16 +10,12 @@ Prints a Markdown section; with --write it also replaces that section in docs/be
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import run, write_section
+
 SECTION = "## Data: generate and ingest a city"
 
 GENERATE = """
@@ -38,20 +34,6 @@ r = ingest([Path(sys.argv[1])], Path(sys.argv[2]), memory_limit=sys.argv[3])
 print(json.dumps({"rows": r.rows_read, "quarantined": sum(t.quarantined for t in r.tables),
                   "inserted": sum(t.inserted for t in r.tables), "unchanged": sum(t.unchanged for t in r.tables)}))
 """
-
-
-def run(code: str, *args: str) -> tuple[dict, float, float]:
-    """(the step's JSON output, wall seconds, peak RSS in GiB) of ``code`` in a fresh Python."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as sink:  # a file, not a pipe: a full pipe would block the child
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=sink, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        sink.seek(0)
-        out = sink.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"step failed: {out}")
-    return json.loads(out.strip().splitlines()[-1]), wall, usage.ru_maxrss / 1024**2
 
 
 def main() -> None:
@@ -88,19 +70,7 @@ Targets (issue 3): generation ≤ 10 min, ingestion ≥ 1,000,000 rows/s, peak R
 """
     print(text)
     if args.write:
-        doc = REPO / "docs" / "benchmarks.md"
-        current = (
-            doc.read_text(encoding="utf-8")
-            if doc.exists()
-            else "# Benchmarks\n\nMeasured, not asserted: each section says the command that produced it.\n"
-        )
-        if SECTION in current:
-            before, _, rest = current.partition(SECTION)
-            after = rest[rest.find("\n## ") :] if "\n## " in rest else ""
-            current = before.rstrip() + "\n\n" + text + after
-        else:
-            current = current.rstrip() + "\n\n" + text
-        doc.write_text(current, encoding="utf-8")
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ def ingest(
             report = run_ingest(
                 paths,
                 settings.warehouse_path,
-                memory_limit=memory_limit,
+                memory_limit=memory_limit or settings.duckdb_memory_limit,
                 extract_date=_day(extract_date, "--extract-date") if extract_date else None,
             )
     except IngestError as exc:
@@ -237,24 +237,33 @@ def features(
     as_of: Annotated[
         str | None, typer.Option(help="as-of date YYYY-MM-DD (default: the data's extraction date)")
     ] = None,
+    months: Annotated[
+        int, typer.Option(min=1, help="also build the snapshots at the N-1 month starts before AS_OF, in one pass")
+    ] = 1,
 ) -> None:
     """Build the point-in-time feature snapshot at AS_OF from the catalog (records dated before it)."""
+    import pandas as pd
+
     from scoring.data.ingest import IngestError, connect, extract_date_of
-    from scoring.features.build import store_snapshot
+    from scoring.features.build import store_snapshots
     from scoring.features.catalog import CatalogError, load_catalog
 
     settings = Settings()
     try:
         catalog = load_catalog(settings.catalog_path)
-        with connect(settings.warehouse_path) as con:
+        with connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con:
             day = _day(as_of, "--as-of") if as_of else extract_date_of(con)
-            with console.status(f"building {len(catalog.features)} features as of {day}"):
+            month_start = pd.Timestamp(day).to_period("M").to_timestamp()
+            earlier = [(month_start - pd.DateOffset(months=k)).date() for k in range(months)]
+            days = sorted({day, *(d for d in earlier if d < day)})[-months:]
+            with console.status(f"building {len(catalog.features)} features as of {', '.join(map(str, days))}"):
                 started = time.perf_counter()
-                rows = store_snapshot(con, catalog, as_of=day)
+                rows = store_snapshots(con, catalog, as_of_dates=days)
     except (CatalogError, IngestError, ValueError) as exc:
         raise _fail(str(exc)) from exc
+    when = f"as of {day}" if len(days) == 1 else f"at {len(days)} dates from {days[0]} to {days[-1]}"
     console.print(
-        f"built {len(catalog.features)} features for {rows:,} enterprises as of {day} "
+        f"built {len(catalog.features)} features for {rows:,} enterprise-snapshots {when} "
         f"in {time.perf_counter() - started:.1f}s"
     )
 
