@@ -238,7 +238,10 @@ def features(
         str | None, typer.Option(help="as-of date YYYY-MM-DD (default: the data's extraction date)")
     ] = None,
     months: Annotated[
-        int, typer.Option(min=1, help="also build the snapshots at the N-1 month starts before AS_OF, in one pass")
+        int,
+        typer.Option(
+            min=1, help="also build the snapshots at the N-1 month starts before AS_OF (dates share SQL passes)"
+        ),
     ] = 1,
 ) -> None:
     """Build the point-in-time feature snapshot at AS_OF from the catalog (records dated before it)."""

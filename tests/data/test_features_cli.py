@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from scoring.features.build import build_features
+from scoring.features.build import build_features, feature_sql, store_snapshots
 from scoring.features.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,3 +48,14 @@ def test_a_bad_date_is_an_error_naming_the_option(warehouse_copy: Path, tmp_path
     shutil.move(warehouse_copy, home / "var" / "warehouse.duckdb")
     done = _scoring(home, "--as-of", "2024-13-01")
     assert done.returncode != 0 and "--as-of" in done.stdout + done.stderr
+
+
+def test_dates_built_in_separate_passes_equal_one_pass(warehouse_copy: Path) -> None:
+    catalog = load_catalog(REPO / "features" / "catalog.yaml")
+    dates = [dt.date(2024, 3, 1), dt.date(2024, 5, 1), dt.date(2024, 6, 20)]
+    with duckdb.connect(str(warehouse_copy)) as con:
+        one_pass = con.execute(feature_sql(catalog, dates)).df()
+        rows = store_snapshots(con, catalog, as_of_dates=dates, rows_per_pass=1)  # one date per pass
+        stored = con.execute("SELECT * FROM feature_snapshots ORDER BY as_of, uscc").df()
+    assert rows == len(one_pass) and sorted(stored.as_of.dt.date.unique()) == dates
+    pd.testing.assert_frame_equal(stored, one_pass, check_dtype=False)

@@ -184,29 +184,53 @@ def store_snapshot(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: d
     return store_snapshots(con, catalog, as_of_dates=[as_of])
 
 
-def store_snapshots(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of_dates: list[dt.date]) -> int:
-    """Build the snapshots at all ``as_of_dates`` in one pass into the warehouse table, replacing
-    earlier builds of those dates; return the rows written.
+# Enterprise-snapshots built per SQL pass. One pass joins every record to each as-of date whose
+# windows hold it, so its intermediate rows grow with the number of dates: at a county all the
+# dates of a training run fit in one pass, at a city of a million one pass of 12 dates spilled
+# 58 GB to disk while two dates per pass take the same time per date as one (docs/benchmarks.md).
+ROWS_PER_PASS = 2_000_000
+
+
+def _passes(con: duckdb.DuckDBPyConnection, dates: list[dt.date], rows_per_pass: int) -> list[list[dt.date]]:
+    """The dates split into passes of at most ``rows_per_pass`` enterprise-snapshots (one date at least)."""
+    row = con.execute("SELECT count(*) FROM enterprises").fetchone()
+    per_date = max(int(row[0]) if row else 0, 1)
+    size = max(rows_per_pass // per_date, 1)
+    return [dates[i : i + size] for i in range(0, len(dates), size)]
+
+
+def store_snapshots(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    *,
+    as_of_dates: list[dt.date],
+    rows_per_pass: int = ROWS_PER_PASS,
+) -> int:
+    """Build the snapshots at all ``as_of_dates`` into the warehouse table, replacing earlier builds of
+    those dates; return the rows written. Several dates share one SQL pass, as many as fit in
+    ``rows_per_pass`` enterprise-snapshots.
 
     Records which catalog and which data each was built from, so a later change of either rebuilds it.
     """
     from scoring.data.ingest import data_fingerprint
 
-    sql = feature_sql(catalog, list(as_of_dates))
-    _prepare_table(con, catalog, sql)
-    _builds_table(con)
     dates = sorted(set(as_of_dates))
-    con.execute(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [dates])
-    con.execute(f"INSERT INTO {SNAPSHOT_TABLE} {sql}")
+    _prepare_table(con, catalog, feature_sql(catalog, dates))
+    _builds_table(con)
     fingerprint = data_fingerprint(con)
-    for d in dates:
-        con.execute("INSERT OR REPLACE INTO snapshot_builds VALUES (?, ?, ?, now())", [d, catalog.digest, fingerprint])
+    con.execute(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [dates])
+    for chunk in _passes(con, dates, rows_per_pass):
+        con.execute(f"INSERT INTO {SNAPSHOT_TABLE} {feature_sql(catalog, chunk)}")
+        for d in chunk:
+            con.execute(
+                "INSERT OR REPLACE INTO snapshot_builds VALUES (?, ?, ?, now())", [d, catalog.digest, fingerprint]
+            )
     row = con.execute(f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [dates]).fetchone()
     return int(row[0]) if row else 0
 
 
 def ensure_snapshots(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of_dates: list[dt.date]) -> list[dt.date]:
-    """Build, in one pass, the snapshots among ``as_of_dates`` that are missing or stale; return those built."""
+    """Build the snapshots among ``as_of_dates`` that are missing or stale; return those built."""
     from scoring.data.ingest import data_fingerprint
 
     _prepare_table(con, catalog, feature_sql(catalog, list(as_of_dates)))

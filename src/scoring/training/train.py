@@ -207,7 +207,7 @@ def train_evaluation(
         start = data_start(con)
         train_dates, test_date = choose_as_of_dates(spec, start=start, extract=extract)
         say(f"feature snapshots as of {', '.join(map(str, [*train_dates, test_date]))}")
-        ensure_snapshots(con, catalog, as_of_dates=[*train_dates, test_date])  # one pass for all dates
+        ensure_snapshots(con, catalog, as_of_dates=[*train_dates, test_date])  # dates share SQL passes
         frames = []
         for d in train_dates:
             say(f"features and labels as of {d}")
