@@ -18,7 +18,7 @@ from scoring.serve.store import Role, create_key, engine_for
 from scoring.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = GeneratorConfig(enterprises=2500, months=36, seed=11)
+SMALL = GeneratorConfig(enterprises=2500, months=48, seed=11)
 
 
 def settings_for(home: Path) -> Settings:
@@ -42,7 +42,7 @@ class County:
 
 @pytest.fixture(scope="session")
 def county(tmp_path_factory: pytest.TempPathFactory) -> County:
-    """A generated county of 2,500 enterprises over 36 months, ingested into a warehouse."""
+    """A generated county of 2,500 enterprises over 48 months, ingested into a warehouse."""
     home = tmp_path_factory.mktemp("county")
     raw = home / "var" / "raw"
     manifest = generate(SMALL, raw)
@@ -57,6 +57,14 @@ def trained(county: County):
     from scoring.training.train import train_evaluation
 
     return train_evaluation(county.settings)
+
+
+@pytest.fixture(scope="session")
+def pre_credit_trained(county: County):
+    """The 信易贷 default and amount models trained and registered on the county (champions)."""
+    from scoring.training.precredit import train_pre_credit
+
+    return train_pre_credit(county.settings)
 
 
 @pytest.fixture()

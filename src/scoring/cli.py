@@ -274,18 +274,32 @@ def features(
 # ---------------------------------------------------------------------------- train
 @app.command()
 def train(
-    spec: Annotated[Path | None, typer.Option(help="model spec (default: models/credit_evaluation.yaml)")] = None,
+    model: Annotated[
+        str, typer.Option(help="credit_evaluation, pre_credit (the default and amount models) or all")
+    ] = "all",
+    spec: Annotated[
+        Path | None, typer.Option(help="credit evaluation spec (default: models/credit_evaluation.yaml)")
+    ] = None,
 ) -> None:
-    """Train the credit evaluation model out of time, log it to MLflow and register it as champion."""
+    """Train out of time, log to MLflow and register: the first version of a model becomes champion,
+    later ones challenger (see `scoring promote`)."""
+    from scoring.training.precredit import train_pre_credit
+    from scoring.training.spec import SpecError
     from scoring.training.train import TrainingError, train_evaluation
 
+    if model not in ("credit_evaluation", "pre_credit", "all"):
+        raise _fail(f"--model: {model!r} is not one of credit_evaluation, pre_credit, all")
     settings = Settings()
     try:
         with console.status("training") as status:
-            result = train_evaluation(settings, spec_path=spec, progress=lambda m: status.update(m))
-    except (TrainingError, ValueError) as exc:
+            if model in ("credit_evaluation", "all"):
+                _print_training(train_evaluation(settings, spec_path=spec, progress=lambda m: status.update(m)))
+            if model in ("pre_credit", "all"):
+                result = train_pre_credit(settings, progress=lambda m: status.update(m))
+                _print_training(result.default)
+                _print_amount(result.amount)
+    except (TrainingError, SpecError, ValueError) as exc:
         raise _fail(str(exc)) from exc
-    _print_training(result)
 
 
 def _print_training(result: object) -> None:
@@ -293,7 +307,7 @@ def _print_training(result: object) -> None:
 
     assert isinstance(result, TrainResult)
     m = result.metrics
-    table = Table("grade", "share", "bad rate", title=f"out-of-time test as of {result.test_as_of}")
+    table = Table("grade", "share", "bad rate", title=f"{result.model_name}: out-of-time test from {result.test_as_of}")
     for grade, row in result.grades.iterrows():
         table.add_row(str(grade), f"{row['share']:.1%}", f"{row['bad_rate']:.2%}")
     console.print(table)
@@ -301,10 +315,152 @@ def _print_training(result: object) -> None:
     if "oracle_auc" in m:
         oracle = f", oracle AUC {m['oracle_auc']:.4f}, AUC/oracle {m['auc_over_oracle']:.3f}"
     console.print(
-        f"trained {result.model_name} v{result.version} (run {result.run_id[:8]}) on "
-        f"{', '.join(map(str, result.train_as_of))}: test AUC {m['auc']:.4f}, KS {m['ks']:.3f}, "
-        f"Brier {m['brier']:.4f}{oracle}"
+        f"trained {result.model_name} v{result.version} [{result.alias}] (run {result.run_id[:8]}): "
+        f"test AUC {m['auc']:.4f}, KS {m['ks']:.3f}, Brier {m['brier']:.4f}, "
+        f"score PSI train/test {m['score_psi_train_test']:.3f}{oracle}"
     )
+
+
+def _print_amount(result: object) -> None:
+    from scoring.training.train import TrainResult
+
+    assert isinstance(result, TrainResult)
+    m = result.metrics
+    target = f" (target {m['coverage_target']:.0%})" if "coverage_target" in m else ""
+    console.print(
+        f"trained {result.model_name} v{result.version} [{result.alias}] (run {result.run_id[:8]}): "
+        f"{int(m['n'])} repaid test loans, RMSE of log amount {m['rmse_log']:.3f}, "
+        f"actual ≥ estimate for {m['coverage']:.0%}{target}"
+    )
+
+
+def _print_gate(gate: object, moved: bool | None = None) -> None:
+    from scoring.training.promote import GateResult
+
+    assert isinstance(gate, GateResult)
+    versus = f"v{gate.challenger} against champion v{gate.champion}" if gate.champion else f"v{gate.challenger}"
+    console.print(f"{gate.model} {versus} on {gate.data}:")
+    table = Table("figure", "value")
+    for k, v in gate.figures.items():
+        table.add_row(k, f"{v:.4f}")
+    for k, ok in gate.checks.items():
+        table.add_row(k, "[green]pass[/green]" if ok else "[red]fail[/red]")
+    console.print(table)
+    verdict = "passes the gate" if gate.passed else "fails the gate"
+    if moved is not None:
+        verdict += f": {'now champion' if moved else 'champion unchanged'}"
+    console.print(f"{gate.model} v{gate.challenger} {verdict}")
+
+
+@app.command()
+def promote(
+    model: Annotated[str, typer.Argument(help="credit_evaluation, pre_credit_default or pre_credit_amount")],
+    force: Annotated[bool, typer.Option(help="promote even when the gate fails (asks for a reason)")] = False,
+    reason: Annotated[str | None, typer.Option(help="why the gate is overridden (recorded)")] = None,
+) -> None:
+    """Move the champion alias to the challenger when it passes the gate: AUC not below the champion's
+    on the same test data, bad rate rising from A to D, score PSI against the champion below 0.1."""
+    from scoring.training.promote import PromotionError
+    from scoring.training.promote import promote as run_promote
+    from scoring.training.train import TrainingError
+
+    settings = Settings()
+    if force and not reason:
+        reason = typer.prompt("reason for overriding the gate (recorded with the promotion)")
+    try:
+        with console.status(f"scoring {model}'s champion and challenger on the same data"):
+            gate, moved = run_promote(settings, model, force=force, reason=reason)
+    except (PromotionError, TrainingError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    _print_gate(gate, moved)
+    if not moved:
+        raise typer.Exit(1)
+
+
+@app.command()
+def retrain(
+    promote_passing: Annotated[bool, typer.Option("--promote", help="promote the challengers that pass")] = False,
+) -> None:
+    """Train challengers of every model on the newest data (including the loan outcomes banks reported
+    since the last training) and report each against its champion on the same test data."""
+    from scoring.training.precredit import train_pre_credit
+    from scoring.training.promote import PromotionError, evaluate_gate
+    from scoring.training.promote import promote as run_promote
+    from scoring.training.spec import SpecError
+    from scoring.training.train import TrainingError, train_evaluation
+
+    settings = Settings()
+    try:
+        with console.status("training challengers") as status:
+            evaluation = train_evaluation(settings, progress=lambda m: status.update(m))
+            pre_credit = train_pre_credit(settings, progress=lambda m: status.update(m))
+        _print_training(evaluation)
+        _print_training(pre_credit.default)
+        _print_amount(pre_credit.amount)
+        for result in (evaluation, pre_credit.default, pre_credit.amount):
+            if result.alias != settings.challenger_alias:
+                console.print(f"{result.model_name} v{result.version} is the first version: champion")
+                continue
+            with console.status(f"gate for {result.model_name}"):
+                if promote_passing:
+                    gate, moved = run_promote(settings, result.model_name)
+                    _print_gate(gate, moved)
+                else:
+                    _print_gate(evaluate_gate(settings, result.model_name))
+    except (TrainingError, SpecError, PromotionError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command("train-table")
+def train_table(
+    table: Annotated[Path, typer.Argument(help="a CSV (UTF-8 or GBK) or Parquet table, one row per case")],
+    target: Annotated[str, typer.Option(help="the outcome column")],
+    positive: Annotated[str | None, typer.Option(help="the outcome value that counts as bad (else inferred)")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="an identifier column, not used as a feature")] = None,
+    name: Annotated[str | None, typer.Option(help="registered model name (default: table_<file name>)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="end with one JSON line: model_uri and the metrics")] = False,
+) -> None:
+    """Train the evaluation pipeline on a flat table and register it (MLFLOW_TRACKING_URI is honoured)."""
+    from scoring.training.flat import TableError
+    from scoring.training.flat import train_table as run
+
+    settings = Settings()
+    try:
+        with console.status(f"training on {table}"):
+            result = run(settings, table, target=target, positive=positive, id_column=id_column, name=name)
+    except TableError as exc:
+        raise _fail(str(exc)) from exc
+    m = result.metrics
+    console.print(
+        f"registered {result.model_uri}: out-of-fold AUC {m['auc']:.4f}, KS {m['ks']:.3f}, Brier {m['brier']:.4f} "
+        f"on {int(m['n']):,} rows ({m['bad_rate']:.1%} {target} = {result.positive!r}); "
+        f"{len(result.features)} columns used"
+    )
+    for col, why in result.dropped.items():
+        console.print(f"  not used: {col}: {why}")
+    if as_json:
+        typer.echo(result.as_json())
+
+
+@app.command("predict-table")
+def predict_table(
+    table: Annotated[Path, typer.Argument(help="a CSV or Parquet table with the model's columns")],
+    model: Annotated[str, typer.Option(help="model URI, e.g. models:/table_loans/1 or models:/table_loans@champion")],
+    out: Annotated[Path, typer.Option(help="output .csv or .parquet")],
+    id_column: Annotated[str | None, typer.Option("--id", help="identifier column copied to the output")] = None,
+) -> None:
+    """Score every row: id, probability, score, grade and the top reasons (MLFLOW_TRACKING_URI is honoured)."""
+    from scoring.training.flat import TableError
+    from scoring.training.flat import predict_table as run
+
+    settings = Settings()
+    try:
+        with console.status(f"scoring {table}"):
+            result = run(settings, table, model_uri=model, out=out, id_column=id_column)
+    except TableError as exc:
+        raise _fail(str(exc)) from exc
+    counts = result["grade"].value_counts().sort_index()
+    console.print(f"wrote {len(result):,} rows to {out}: " + ", ".join(f"{g} {n:,}" for g, n in counts.items()))
 
 
 # ---------------------------------------------------------------------------- serve
@@ -420,24 +576,44 @@ def demo(
 
 
 def _demo_train(settings: Settings) -> None:
-    from scoring.registry.store import configure, resolve_alias
+    from scoring.registry.store import configure
+    from scoring.training.precredit import lineage_now, train_pre_credit
+    from scoring.training.promote import promote as run_promote
     from scoring.training.train import current_lineage, train_evaluation
 
-    configure(settings)
-    try:
-        version = resolve_alias(settings.model_name, settings.model_alias)
-        import mlflow
+    client = configure(settings)
 
-        tags = mlflow.MlflowClient().get_model_version(settings.model_name, version).tags
-        if tags.get("lineage_fingerprint") == current_lineage(settings)["fingerprint"]:
-            console.print(f"[4/5] champion v{version} was trained on this very data, catalog and spec: kept")
-            return
-    except Exception:  # no champion yet
-        pass
-    with console.status("[4/5] training") as status:
-        result = train_evaluation(settings, progress=lambda m: status.update(f"[4/5] {m}"))
-    console.print("[4/5] trained and registered the credit evaluation model:")
-    _print_training(result)
+    def current(name: str, fingerprint: str) -> str | None:
+        """The champion's version when it was trained on this very data, catalog and spec."""
+        try:
+            version = client.get_model_version_by_alias(name, settings.model_alias)
+        except Exception:  # no champion yet
+            return None
+        return str(version.version) if version.tags.get("lineage_fingerprint") == fingerprint else None
+
+    def settle(name: str, version: str, alias: str) -> None:
+        if alias == settings.challenger_alias:  # a champion exists: the new version goes through the gate
+            gate, moved = run_promote(settings, name)
+            _print_gate(gate, moved)
+
+    kept = current(settings.model_name, current_lineage(settings)["fingerprint"])
+    if kept:
+        console.print(f"[4/5] champion {settings.model_name} v{kept} was trained on this very data: kept")
+    else:
+        with console.status("[4/5] training the credit evaluation") as status:
+            result = train_evaluation(settings, progress=lambda m: status.update(f"[4/5] {m}"))
+        _print_training(result)
+        settle(result.model_name, result.version, result.alias)
+    fingerprint = lineage_now(settings)["fingerprint"]
+    if current("pre_credit_default", fingerprint) and current("pre_credit_amount", fingerprint):
+        console.print("[4/5] pre-credit champions were trained on this very data: kept")
+        return
+    with console.status("[4/5] training the pre-credit models") as status:
+        pre = train_pre_credit(settings, progress=lambda m: status.update(f"[4/5] {m}"))
+    _print_training(pre.default)
+    _print_amount(pre.amount)
+    for r in (pre.default, pre.amount):
+        settle(r.model_name, r.version, r.alias)
 
 
 def _demo_key(settings: Settings) -> str:

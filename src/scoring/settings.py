@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     experiment: str = "credit-evaluation"
     model_name: str = "credit_evaluation"
     model_alias: str = "champion"
+    challenger_alias: str = "challenger"
+    pre_credit_experiment: str = "pre-credit"
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 64 * 1024

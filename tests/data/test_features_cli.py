@@ -28,6 +28,8 @@ def test_features_builds_the_catalog_at_each_date(warehouse_copy: Path, tmp_path
     (home / "var").mkdir(parents=True)
     shutil.move(warehouse_copy, home / "var" / "warehouse.duckdb")
     catalog = load_catalog(REPO / "features" / "catalog.yaml")
+    with duckdb.connect(str(home / "var" / "warehouse.duckdb")) as con:  # snapshots other tests built
+        con.execute("DROP TABLE IF EXISTS feature_snapshots")
 
     done = _scoring(home, "--as-of", "2024-07-15", "--months", "3")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -54,6 +56,7 @@ def test_dates_built_in_separate_passes_equal_one_pass(warehouse_copy: Path) -> 
     catalog = load_catalog(REPO / "features" / "catalog.yaml")
     dates = [dt.date(2024, 3, 1), dt.date(2024, 5, 1), dt.date(2024, 6, 20)]
     with duckdb.connect(str(warehouse_copy)) as con:
+        con.execute("DROP TABLE IF EXISTS feature_snapshots")
         one_pass = con.execute(feature_sql(catalog, dates)).df()
         rows = store_snapshots(con, catalog, as_of_dates=dates, rows_per_pass=1)  # one date per pass
         stored = con.execute("SELECT * FROM feature_snapshots ORDER BY as_of, uscc").df()

@@ -119,13 +119,21 @@ def test_generated_tables_are_consistent_with_each_other(clean, rule: str) -> No
 
 def test_the_regime_shift_raises_risk_in_its_industry_only(clean) -> None:
     regime = clean.execute("SELECT industry, start_month, end_month FROM synthetic_regimes").fetchone()
+    # adverse events of every kind, per enterprise, in the regime's months and in as many months before
     rates = clean.execute(
-        f"""SELECT e.industry = '{regime[0]}' AS hit, p.decision_date >= DATE '{regime[1]}' AS during,
-                   count(*) / count(DISTINCT e.uscc) AS per_firm
-            FROM enterprises e JOIN penalties p USING (uscc)
-            WHERE p.severity IN ('较重', '严重') AND p.decision_date >= DATE '{regime[1]}' - INTERVAL 6 MONTH
+        f"""WITH events AS (
+                SELECT uscc, decision_date AS d FROM penalties WHERE severity IN ('较重', '严重')
+                UNION ALL SELECT uscc, entry_date FROM serious_dishonesty_list
+                UNION ALL SELECT uscc, entry_date FROM executee_list
+                UNION ALL SELECT uscc, dpd90_date FROM loans WHERE dpd90_date IS NOT NULL
+                UNION ALL SELECT uscc, outcome_date FROM commitments WHERE outcome = '违诺'),
+            firms AS (SELECT industry = '{regime[0]}' AS hit, count(*) AS n FROM enterprises GROUP BY 1)
+            SELECT e.industry = '{regime[0]}' AS hit, v.d >= DATE '{regime[1]}' AS during, count(*) / any_value(f.n)
+            FROM events v JOIN enterprises e USING (uscc) JOIN firms f ON f.hit = (e.industry = '{regime[0]}')
+            WHERE v.d >= DATE '{regime[1]}' - (DATE '{regime[2]}' - DATE '{regime[1]}') * INTERVAL 1 DAY
+              AND v.d < DATE '{regime[2]}'
             GROUP BY ALL"""
     ).fetchall()
     per = {(hit, during): n for hit, during, n in rates}
-    # severe penalties per penalised firm barely move outside the industry, and rise inside it
-    assert per[(True, True)] / per[(True, False)] > per[(False, True)] / per[(False, False)]
+    # events per enterprise rise inside the industry during the regime, much more than outside it
+    assert per[(True, True)] / per[(True, False)] > 1.3 * per[(False, True)] / per[(False, False)], per

@@ -110,7 +110,8 @@ NAME_TRADES = {
     "S": "服务",
 }
 ADVERSE_KINDS = ("severe_penalty", "serious_list", "executee_list", "tax_arrears", "broken_commitment", "loan_default")
-ADVERSE_WEIGHTS = np.array([0.30, 0.07, 0.16, 0.20, 0.12, 0.15])
+# a firm in distress with a bank loan running defaults on it first, as often as all other kinds together
+ADVERSE_WEIGHTS = np.array([0.30, 0.07, 0.16, 0.20, 0.12, 0.85])
 
 
 @dataclass(frozen=True)
@@ -326,7 +327,7 @@ class _Chunk:
         }
 
         # loans from the partner banks; riskier firms borrow a little less often
-        lam_l = (0.010 * np.exp(-0.3 * r) * (1 + (self.size <= 2)))[:, None] * self.alive
+        lam_l = (0.03 * np.exp(-0.3 * r) * (1 + (self.size <= 2)))[:, None] * self.alive
         l_counts = np.minimum(rng.poisson(lam_l), 1)
         li, lm = np.nonzero(l_counts)
         term = rng.choice([6, 12, 12, 12, 24], li.size)

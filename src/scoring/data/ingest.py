@@ -225,7 +225,7 @@ def _decodes_as(path: Path, encoding: str) -> bool:
     return True
 
 
-def _detect_encoding(path: Path) -> str:
+def detect_encoding(path: Path) -> str:
     """'utf-8' (with or without BOM) when the whole file decodes as UTF-8, else 'gb18030' (a superset of GBK)."""
     for encoding in ("utf-8", "gb18030"):
         if _decodes_as(path, encoding):
@@ -309,7 +309,7 @@ def _stage(
         return {}, ignored, False
     if suffix not in (".csv", ".txt", ".tsv"):
         raise IngestError(f"{path}: unknown file type {suffix!r} (use .parquet or .csv)")
-    utf8 = _as_utf8(path, _detect_encoding(path), workdir)
+    utf8 = _as_utf8(path, detect_encoding(path), workdir)
     header, delimiter = _csv_header(utf8)
     mapping, ignored = _map_header(table, header, path)
     select = ", ".join(f"{_ident(mapping[c.name])} AS {c.name}" for c in table.columns)

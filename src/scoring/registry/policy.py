@@ -172,18 +172,18 @@ def decide_limit(
     step("rounding", "取整", rounded, f"向下取整到{_yuan(policy.rounding)}的整数倍")
     if 0 < rounded < policy.min_limit:
         step("min_limit", "最低额度", 0.0, f"低于最低预授信额度{_yuan(policy.min_limit)}")
-    rule = policy.decision
+    thresholds = policy.decision
     if steps[-1].after <= 0:
         decision = "decline"
-    elif default_probability > rule.refer_max_probability:
+    elif default_probability > thresholds.refer_max_probability:
         decision = "decline"
         step(
             "default_probability",
             "违约概率",
             0.0,
-            f"12个月违约概率{default_probability:.1%}，高于{rule.refer_max_probability:.0%}，不予预授信",
+            f"12个月违约概率{default_probability:.1%}，高于{thresholds.refer_max_probability:.0%}，不予预授信",
         )
-    elif default_probability > rule.approve_max_probability:
+    elif default_probability > thresholds.approve_max_probability:
         decision = "refer"
     else:
         decision = "approve"

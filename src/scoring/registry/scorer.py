@@ -185,3 +185,42 @@ class Scorer:
 
     def grade_label(self, grade: str) -> str:
         return next(b.label_zh for b in self._bands if b.grade == grade)
+
+
+class AmountConfig(BaseModel):
+    """What the 信易贷 amount model needs besides its booster; stored as JSON with the version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str
+    features: list[str]
+    labels_zh: dict[str, str]
+    categories: dict[str, list[str]]
+    objective: str
+    alpha: float | None
+    lineage: dict[str, Any]
+
+
+class AmountScorer:
+    """The amount model: log of the amount lent and repaid by similar enterprises, back in CNY."""
+
+    def __init__(self, booster: lgb.Booster, config: AmountConfig):
+        if list(booster.feature_name()) != config.features:
+            raise ValueError("the booster's features differ from the amount config's")
+        self.booster = booster
+        self.config = config
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        return encode_matrix(frame, self.config.features, self.config.categories)
+
+    def log_amount(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.booster.predict(x))
+
+    def amount(self, x: np.ndarray) -> np.ndarray:
+        """The estimate in CNY (the model's quantile of the amount, or exp of the mean log)."""
+        return np.exp(self.log_amount(x))
+
+    def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """TreeSHAP on the log scale: (per-feature, base); ``exp(base + sum)`` is the amount."""
+        raw = np.asarray(self.booster.predict(x, pred_contrib=True))
+        return raw[:, :-1], raw[:, -1]

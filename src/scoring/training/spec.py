@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scoring.registry.scorer import GradeBand, Override, ScoreScaling
+
+S = TypeVar("S", bound=BaseModel)
 
 
 class SpecError(ValueError):
@@ -17,6 +19,9 @@ class SpecError(ValueError):
 
 
 class SplitSpec(BaseModel):
+    """Enterprise snapshots out of time: test at the latest as-of date with a complete outcome window,
+    train at as-of dates this many months before it."""
+
     model_config = ConfigDict(extra="forbid")
 
     train_offsets_months: list[int] = Field(min_length=1)
@@ -24,25 +29,81 @@ class SplitSpec(BaseModel):
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.5)
 
 
+class VintageSplit(BaseModel):
+    """Loans out of time by vintage (start month): test on the latest vintages whose 12-month outcome
+    is complete, train on the vintages before them. A loan's features come from the latest snapshot on
+    a grid of month starts every ``snapshot_every_months`` at or before its start month."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_vintage_months: int = Field(default=6, ge=1)
+    train_vintage_months: int = Field(default=24, ge=1)
+    snapshot_every_months: int = Field(default=3, ge=1)
+    min_history_months: int = 6
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+
+
 class ModelSpec(BaseModel):
+    """A binary risk model: the credit evaluation (adverse_12m) or the loan default model (default_12m)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str
     description: str
-    target: Literal["adverse_12m"]
+    target: Literal["adverse_12m", "default_12m"]
     features: Literal["all"] | list[str]
-    split: SplitSpec
+    split: SplitSpec | VintageSplit
     lightgbm: dict[str, Any]
     calibration: Literal["platt"]
     score: ScoreScaling
     grades: list[GradeBand] = Field(min_length=2)
     overrides: list[Override] = []
 
+    @model_validator(mode="after")
+    def _split_fits_target(self) -> ModelSpec:
+        want = SplitSpec if self.target == "adverse_12m" else VintageSplit
+        if not isinstance(self.split, want):
+            raise ValueError(f"target {self.target} needs a split with the fields of {want.__name__}")
+        return self
+
+
+class AmountSpec(BaseModel):
+    """The 信易贷 amount model: LightGBM on the log of the amount lent on loans that were repaid.
+
+    ``objective: quantile`` with ``alpha`` below 0.5 estimates a lower quantile, so that the limit
+    it starts from is prudent; ``regression`` estimates the mean of the log.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str
+    target: Literal["log_repaid_amount"]
+    features: Literal["all"] | list[str]
+    split: VintageSplit
+    objective: Literal["quantile", "regression"]
+    alpha: float | None = Field(default=None, gt=0, lt=1)
+    lightgbm: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _alpha(self) -> AmountSpec:
+        if (self.objective == "quantile") != (self.alpha is not None):
+            raise ValueError("alpha is required with objective quantile, and only with it")
+        return self
+
 
 def load_spec(path: Path) -> ModelSpec:
+    return _load(path, ModelSpec)
+
+
+def load_amount_spec(path: Path) -> AmountSpec:
+    return _load(path, AmountSpec)
+
+
+def _load(path: Path, kind: type[S]) -> S:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return ModelSpec.model_validate(raw)
+        return kind.model_validate(raw)
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}") from exc
     except ValidationError as exc:

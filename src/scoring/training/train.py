@@ -24,8 +24,16 @@ from scoring.features.catalog import Catalog, catalog_hash, load_catalog
 from scoring.features.labels import LABEL_MONTHS, build_labels, oracle_probability, window_end
 from scoring.registry.scorer import Calibration, Scorer, ScorerConfig, encode_matrix
 from scoring.settings import Settings
-from scoring.training.metrics import binary_metrics, grade_table
-from scoring.training.spec import ModelSpec, load_spec, spec_hash
+from scoring.training.report import (
+    binary_report,
+    calibration_figure,
+    importance_figure,
+    log_tables,
+    model_card,
+    roc_figure,
+    shap_importance,
+)
+from scoring.training.spec import AmountSpec, ModelSpec, SplitSpec, load_spec, spec_hash
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,7 @@ class TrainResult:
     train_as_of: list[dt.date]
     metrics: dict[str, float]
     grades: pd.DataFrame
+    alias: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,6 +73,8 @@ def data_start(con: Any) -> dt.date:
 
 def choose_as_of_dates(spec: ModelSpec, *, start: dt.date, extract: dt.date) -> tuple[list[dt.date], dt.date]:
     """(train as-of dates, test as-of date): the test date is the latest with a complete window."""
+    if not isinstance(spec.split, SplitSpec):
+        raise TrainingError(f"{spec.name}: as-of dates need a snapshot split (train_offsets_months)")
     test = add_months(dt.date(extract.year, extract.month, 1), -LABEL_MONTHS)
     while window_end(test) > extract:
         test = add_months(test, -1)
@@ -106,7 +117,8 @@ def current_lineage(settings: Settings, spec_path: Path | None = None) -> dict[s
     return parts
 
 
-def _frame(con: Any, catalog: Catalog, as_of: dt.date) -> pd.DataFrame:
+def evaluation_frame(con: Any, catalog: Catalog, as_of: dt.date) -> pd.DataFrame:
+    """Features at ``as_of`` (records before it) with the adverse-event label of the 12 months from it."""
     features = load_snapshot(con, catalog, as_of=as_of)
     labels = build_labels(con, as_of=as_of)
     frame = features.merge(labels[["uscc", "adverse", "exposure_months"]], on="uscc", how="inner")
@@ -114,24 +126,32 @@ def _frame(con: Any, catalog: Catalog, as_of: dt.date) -> pd.DataFrame:
     return frame
 
 
+def holdout_mask(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Rows of a random ``fraction`` of the enterprises: one enterprise's rows never sit on both sides."""
+    ids = np.sort(frame["uscc"].unique())
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(ids, size=int(len(ids) * fraction), replace=False).tolist())
+    return frame["uscc"].isin(held).to_numpy()
+
+
 def fit(
-    spec: ModelSpec, catalog: Catalog, train: pd.DataFrame, *, seed: int
+    spec: ModelSpec, catalog: Catalog, train: pd.DataFrame, *, seed: int, target: str = "adverse"
 ) -> tuple[lgb.Booster, Calibration, dict[str, Any]]:
     """Fit the booster with monotone constraints and early stopping, then Platt calibration.
 
     Enterprises (not rows) are split between fitting and the holdout, so one enterprise's
     snapshots never sit on both sides.
     """
-    names = _feature_names(spec, catalog)
+    names = feature_names(spec, catalog)
     categories = {n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical}
     matrix = encode_matrix(train, names, categories)
-    y = train["adverse"].to_numpy()
-    ids = np.sort(train["uscc"].unique())
-    rng = np.random.default_rng(seed)
-    held = set(rng.choice(ids, size=int(len(ids) * spec.split.holdout_fraction), replace=False).tolist())
-    is_held = train["uscc"].isin(held).to_numpy()
+    y = train[target].to_numpy()
+    is_held = holdout_mask(train, spec.split.holdout_fraction, seed)
     if y[~is_held].sum() < 20 or y[is_held].sum() < 5:
-        raise TrainingError(f"too few adverse events to train ({int(y.sum())} in {len(y)} rows)")
+        raise TrainingError(
+            f"too few positive outcomes ({target}) to train {spec.name}: {int(y[~is_held].sum())} to fit and "
+            f"{int(y[is_held].sum())} held out of {len(y)} rows (need 20 and 5)"
+        )
     params = {k: v for k, v in spec.lightgbm.items() if k not in ("num_boost_round", "early_stopping_rounds")}
     params["monotone_constraints"] = [catalog.feature(n).monotone.constraint for n in names]
     cats = [i for i, n in enumerate(names) if catalog.feature(n).is_categorical]
@@ -159,15 +179,23 @@ def fit(
     return booster, calibration, info
 
 
-def _feature_names(spec: ModelSpec, catalog: Catalog) -> list[str]:
+def feature_names(spec: ModelSpec | AmountSpec, catalog: Catalog) -> list[str]:
+    """The spec's features in model order; every policy override must read one of them."""
     if spec.features == "all":
-        return [f.name for f in catalog.model_features]
-    for n in spec.features:
-        catalog.feature(n)
-    return list(spec.features)
+        names = [f.name for f in catalog.model_features]
+    else:
+        for n in spec.features:
+            catalog.feature(n)
+        names = list(spec.features)
+    for rule in getattr(spec, "overrides", []):
+        if rule.feature not in names:
+            raise TrainingError(
+                f"{spec.name}: override {rule.rule!r} reads {rule.feature!r}, which the model does not use"
+            )
+    return names
 
 
-def _scorer_config(spec: ModelSpec, catalog: Catalog, names: list[str], **kw: Any) -> ScorerConfig:
+def scorer_config(spec: ModelSpec, catalog: Catalog, names: list[str], **kw: Any) -> ScorerConfig:
     return ScorerConfig(
         model_name=spec.name,
         features=names,
@@ -189,7 +217,7 @@ def train_evaluation(
     register: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Train, validate out of time, log to MLflow and register as ``champion``.
+    """Train, validate out of time, log to MLflow and register (``champion`` if first, else ``challenger``).
 
     Reads the warehouse: feature snapshots at the train and test as-of dates (built when
     missing) and outcome labels in the 12 months after each.
@@ -211,15 +239,15 @@ def train_evaluation(
         frames = []
         for d in train_dates:
             say(f"features and labels as of {d}")
-            frames.append(_frame(con, catalog, d))
+            frames.append(evaluation_frame(con, catalog, d))
         say(f"features and labels as of {test_date} (test)")
-        test = _frame(con, catalog, test_date)
+        test = evaluation_frame(con, catalog, test_date)
     train = pd.concat(frames, ignore_index=True)
     seed = int(spec.lightgbm.get("seed", 0))
     say(f"fitting LightGBM on {len(train):,} rows")
     booster, calibration, fit_info = fit(spec, catalog, train, seed=seed)
-    names = _feature_names(spec, catalog)
-    lineage = {
+    names = feature_names(spec, catalog)
+    lineage: dict[str, Any] = {
         "train_as_of": [str(d) for d in train_dates],
         "test_as_of": str(test_date),
         "data_start": str(start),
@@ -227,21 +255,58 @@ def train_evaluation(
         **current_lineage(settings, spec_path),
         "code_version": code_version(),
     }
-    config = _scorer_config(spec, catalog, names, calibration=calibration, lineage=lineage)
+    config = scorer_config(spec, catalog, names, calibration=calibration, lineage=lineage)
     scorer = Scorer(booster, config)
     x_test = scorer.matrix(test)
     decided = scorer.decide(x_test)
     y_test = test["adverse"].to_numpy()
-    metrics = binary_metrics(y_test, decided["probability"].to_numpy())
-    if test["p_true"].notna().all():
-        metrics["oracle_auc"] = float(roc_auc_score(y_test, test["p_true"]))
-        metrics["auc_over_oracle"] = metrics["auc"] / metrics["oracle_auc"]
+    p_test = decided["probability"].to_numpy()
+    score_train = scorer.decide(scorer.matrix(train))["score"].to_numpy()
     order = [g.grade for g in spec.grades]
-    grades = grade_table(y_test, decided["grade"].to_numpy(), order)
-    metrics.update({f"bad_rate_{g}": float(grades.loc[g, "bad_rate"]) for g in order})
-    metrics.update({f"share_{g}": float(grades.loc[g, "share"]) for g in order})
+    p_true = test["p_true"].to_numpy(dtype=float) if "p_true" in test else None
+    metrics, tables = binary_report(
+        y_test=y_test,
+        p_test=p_test,
+        score_train=score_train,
+        score_test=decided["score"].to_numpy(),
+        grades_test=decided["grade"].to_numpy(),
+        grade_order=order,
+        p_true=p_true,
+    )
     metrics["holdout_auc"] = fit_info["holdout_auc"]
     metrics["best_iteration"] = float(fit_info["best_iteration"])
+    tables["shap_importance"] = shap_importance(
+        np.asarray(booster.predict(x_test, pred_contrib=True)), names, config.labels_zh
+    )
+    card = model_card(
+        title=f"{spec.name} ({spec.description})",
+        description=(
+            "LightGBM with monotone constraints from the feature catalog, Platt-calibrated on a holdout of "
+            "enterprises; the score is points-to-double-odds scaled, grades by the bands of the spec."
+        ),
+        intended_use=(
+            "公共信用综合评价 for 分级分类监管: ranking enterprises by the probability of an adverse credit event "
+            "in the 12 months after the as-of date, to set how often supervisors inspect. Not a lending "
+            "decision by itself; the 信易贷 pre-credit models serve banks."
+        ),
+        data_window={
+            "data": f"{start} to {extract} (extraction date)",
+            "train as-of dates": ", ".join(lineage["train_as_of"]),
+            "test as-of date": f"{test_date} (outcomes to {window_end(test_date)})",
+            "rows": f"{fit_info['n_fit']:,} fit, {fit_info['n_holdout']:,} holdout, {len(test):,} test",
+        },
+        features=[(n, config.labels_zh[n]) for n in names],
+        metrics=metrics,
+        limitations=[
+            "Trained on platform records only: an enterprise with few records gets a score near the average.",
+            "Outcomes come from platform records: an adverse event that no department reported is not seen.",
+            "A shift in an industry's risk after the test window (a regime change) is not foreseen; "
+            "monitor score PSI and the bad rate by grade.",
+            "On synthetic data the oracle AUC is the ceiling; on real data there is no oracle.",
+        ],
+        lineage=lineage,
+        tables={"bad rate by grade": tables["grades"], "lift by decile": tables["deciles"]},
+    )
 
     configure(settings)
     experiment_id = ensure_experiment(settings, settings.experiment)
@@ -259,29 +324,23 @@ def train_evaluation(
         )
         mlflow.set_tags({f"lineage.{k}": str(v) for k, v in lineage.items()})
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-        mlflow.log_figure(_roc_figure(y_test, decided["probability"].to_numpy(), test["p_true"]), "plots/roc.png")
-        mlflow.log_figure(_calibration_figure(y_test, decided["probability"].to_numpy()), "plots/calibration.png")
-        mlflow.log_text(grades.to_csv(), "validation/grades.csv")
+        mlflow.log_figure(roc_figure(y_test, p_test, test.get("p_true")), "plots/roc.png")
+        mlflow.log_figure(calibration_figure(y_test, p_test), "plots/calibration.png")
+        mlflow.log_figure(importance_figure(tables["shap_importance"]), "plots/shap_importance.png")
+        log_tables(tables)
+        mlflow.log_text(card, "model_card.md")
         mlflow.log_text(json.dumps(config.model_dump(), ensure_ascii=False, indent=2), "scorer_config.json")
-        version = "0"
+        version, alias = "0", ""
         if register:
-            from mlflow.models import infer_signature
-
-            example = pd.DataFrame(x_test[:5], columns=names)
-            signature = infer_signature(example, booster.predict(x_test[:5], raw_score=True))
-            info = mlflow.lightgbm.log_model(
-                booster,
-                name="model",
-                signature=signature,
-                input_example=example,
-                registered_model_name=spec.name,
+            version, alias = register_booster(
+                settings,
+                booster=booster,
+                name=spec.name,
+                example=pd.DataFrame(x_test[:5], columns=names),
                 metadata={"scorer_config": config.model_dump(mode="json")},
+                tags={"test_auc": f"{metrics['auc']:.4f}", "lineage_fingerprint": lineage["fingerprint"]},
             )
-            version = str(info.registered_model_version)
-            client = mlflow.MlflowClient()
-            client.set_registered_model_alias(spec.name, settings.model_alias, version)
-            client.set_model_version_tag(spec.name, version, "test_auc", f"{metrics['auc']:.4f}")
-            client.set_model_version_tag(spec.name, version, "lineage_fingerprint", lineage["fingerprint"])
+    grades = tables["grades"]
     return TrainResult(
         model_name=spec.name,
         version=version,
@@ -290,44 +349,45 @@ def train_evaluation(
         train_as_of=train_dates,
         metrics=metrics,
         grades=grades,
+        alias=alias,
         extra=fit_info,
     )
 
 
-def _roc_figure(y: np.ndarray, p: np.ndarray, p_true: pd.Series) -> Any:
-    import matplotlib
+def register_booster(
+    settings: Settings,
+    *,
+    booster: lgb.Booster,
+    name: str,
+    example: pd.DataFrame,
+    metadata: dict[str, Any],
+    tags: dict[str, str],
+) -> tuple[str, str]:
+    """Log the booster in the active run and register it with its signature; return (version, alias).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
+    The first version of a model becomes ``champion``; later ones become ``challenger`` and reach
+    ``champion`` only through `scoring promote` and its gate.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
 
-    fig, ax = plt.subplots(figsize=(5, 5))
-    fpr, tpr, _ = roc_curve(y, p)
-    ax.plot(fpr, tpr, label=f"model AUC {roc_auc_score(y, p):.3f}")
-    if p_true.notna().all():
-        fpr, tpr, _ = roc_curve(y, p_true)
-        ax.plot(fpr, tpr, "--", label=f"oracle AUC {roc_auc_score(y, p_true):.3f}")
-    ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, out-of-time test")
-    ax.legend(loc="lower right")
-    plt.close(fig)
-    return fig
-
-
-def _calibration_figure(y: np.ndarray, p: np.ndarray) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    frame = pd.DataFrame({"y": y, "p": p})
-    frame["bin"] = pd.qcut(frame["p"], 10, labels=False, duplicates="drop")
-    g = frame.groupby("bin").mean()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(g["p"], g["y"], "o-", label="deciles")
-    top = float(max(g["p"].max(), g["y"].max()))
-    ax.plot([0, top], [0, top], ":", color="grey", label="perfect")
-    ax.set(xlabel="predicted probability", ylabel="observed bad rate", title="Calibration, out-of-time test")
-    ax.legend()
-    plt.close(fig)
-    return fig
+    signature = infer_signature(example, booster.predict(example.to_numpy(), raw_score=True))
+    info = mlflow.lightgbm.log_model(
+        booster,
+        name="model",
+        signature=signature,
+        input_example=example,
+        registered_model_name=name,
+        metadata=metadata,
+    )
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    try:
+        client.get_model_version_by_alias(name, settings.model_alias)
+        alias = settings.challenger_alias
+    except mlflow.exceptions.MlflowException:  # no champion yet: the first model is it
+        alias = settings.model_alias
+    client.set_registered_model_alias(name, alias, version)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    return version, alias
