@@ -428,7 +428,7 @@ def train_table(
     try:
         with console.status(f"training on {table}"):
             result = run(settings, table, target=target, positive=positive, id_column=id_column, name=name)
-    except TableError as exc:
+    except (TableError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     m = result.metrics
     console.print(
@@ -445,7 +445,7 @@ def train_table(
 @app.command("predict-table")
 def predict_table(
     table: Annotated[Path, typer.Argument(help="a CSV or Parquet table with the model's columns")],
-    model: Annotated[str, typer.Option(help="model URI, e.g. models:/table_loans/1 or models:/table_loans@champion")],
+    model: Annotated[str, typer.Option(help="model URI, e.g. models:/table_loans/1")],
     out: Annotated[Path, typer.Option(help="output .csv or .parquet")],
     id_column: Annotated[str | None, typer.Option("--id", help="identifier column copied to the output")] = None,
 ) -> None:
@@ -457,7 +457,7 @@ def predict_table(
     try:
         with console.status(f"scoring {table}"):
             result = run(settings, table, model_uri=model, out=out, id_column=id_column)
-    except TableError as exc:
+    except (TableError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     counts = result["grade"].value_counts().sort_index()
     console.print(f"wrote {len(result):,} rows to {out}: " + ", ".join(f"{g} {n:,}" for g, n in counts.items()))

@@ -75,3 +75,13 @@ def test_an_unknown_grade_or_a_bad_policy_is_an_error(tmp_path: Path) -> None:
     bad.write_text(text.replace("sales_multiple: 0.5", "sales_multiple: -1"), encoding="utf-8")
     with pytest.raises(PolicyError, match="sales_multiple"):
         load_policy(bad)
+
+
+def test_rounding_is_exact_and_bad_inputs_are_refused() -> None:
+    policy = POLICY.model_copy(update={"grade_factor": {**POLICY.grade_factor, "B": 0.7}})
+    r = decide_limit(policy, amount_estimate=700_000, default_probability=0.01, grade="B", features=CLEAN)
+    assert r.pre_credit_limit == 490_000  # 700000 * 0.7 is 489999.99999999994 in floating point
+    with pytest.raises(ValueError, match="amount_estimate"):
+        decide_limit(POLICY, amount_estimate=float("nan"), default_probability=0.01, grade="A", features=CLEAN)
+    with pytest.raises(ValueError, match="default_probability"):
+        decide_limit(POLICY, amount_estimate=1e6, default_probability=1.5, grade="A", features=CLEAN)

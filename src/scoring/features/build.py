@@ -254,6 +254,8 @@ def store_snapshots(
     _builds_table(con)
     fingerprint = data_fingerprint(con)
     con.execute(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [dates])
+    # forget the old builds first: a pass that fails leaves its dates missing, never stale-but-current
+    con.execute("DELETE FROM snapshot_builds WHERE as_of IN (SELECT unnest(?))", [dates])
     for chunk in _passes(con, dates, rows_per_pass):
         con.execute(f"INSERT INTO {SNAPSHOT_TABLE} {feature_sql(catalog, chunk)}")
         for d in chunk:

@@ -333,6 +333,7 @@ def predict_table(
             "grade": decided["grade"],
         }
     )
+    top = min(top, len(config.features))
     worst = np.argsort(points, axis=1)[:, :top]
     for k in range(top):
         texts = []

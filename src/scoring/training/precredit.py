@@ -168,6 +168,12 @@ def fit_amount(
     return booster, info
 
 
+def performing(loans: pd.DataFrame) -> pd.DataFrame:
+    """The loans the amount model learns from: no 90+ days past due within 12 months of the start
+    (repaid, or still current after 12 months: a 24-month loan cannot be repaid within the window)."""
+    return loans[loans["default_12m"] == 0].reset_index(drop=True)
+
+
 @dataclass
 class PreCreditResult:
     default: TrainResult
@@ -242,12 +248,12 @@ def _train_default(
     booster, calibration, info = fit(spec, catalog, train, seed=seed, target="default_12m")
     names = feature_names(spec, catalog)
     config = scorer_config(spec, catalog, names, calibration=calibration, lineage=lineage)
-    scorer = Scorer(booster, config)
-    x_test = scorer.matrix(test)
-    decided = scorer.decide(x_test)
     y_test = test["default_12m"].to_numpy()
     if y_test.sum() == 0 or y_test.sum() == len(y_test):
         raise TrainingError(f"the test loans hold {int(y_test.sum())} defaults in {len(y_test)}: AUC is undefined")
+    scorer = Scorer(booster, config)
+    x_test = scorer.matrix(test)
+    decided = scorer.decide(x_test)
     p_test = decided["probability"].to_numpy()
     order = [g.grade for g in spec.grades]
     metrics, tables = binary_report(
@@ -279,6 +285,8 @@ def _train_default(
             "scored by similarity (reject inference is not attempted).",
             "Defaults are rare: the test AUC has a wide confidence interval on a few dozen defaults.",
             "Loans reported late by banks enter at the next retraining (`scoring retrain`).",
+            "Out of time by vintage: the training loans started before the test loans, but the last of their "
+            "12-month outcomes fall in the test loans' months, so a shock in those months is partly seen.",
         ],
         lineage=lineage,
         tables={"default rate by grade": tables["grades"], "lift by decile": tables["deciles"]},
@@ -331,10 +339,10 @@ def _train_amount(
 ) -> TrainResult:
     import mlflow
 
-    repaid_train = train[train["repaid"] == 1].reset_index(drop=True)
-    repaid_test = test[test["repaid"] == 1].reset_index(drop=True)
+    repaid_train = performing(train)
+    repaid_test = performing(test)
     if repaid_test.empty:
-        raise TrainingError("no test loan was repaid within its window: the amount model cannot be validated")
+        raise TrainingError("no test loan performed through its window: the amount model cannot be validated")
     booster, info = fit_amount(spec, catalog, repaid_train, seed=int(spec.lightgbm.get("seed", 0)))
     names = feature_names(spec, catalog)
     config = AmountConfig(
@@ -355,7 +363,7 @@ def _train_amount(
     quantile = f"the {spec.alpha:.0%} quantile" if spec.alpha is not None else "the mean"
     card = model_card(
         title=f"{spec.name} ({spec.description})",
-        description=f"LightGBM ({spec.objective}) on the log of the amount lent, on loans repaid within 12 months.",
+        description=f"LightGBM ({spec.objective}) on the log of the amount lent, on loans that performed for 12 months.",
         intended_use=(
             f"信易贷 pre-credit: {quantile} of what enterprises like this one borrowed and repaid, in CNY. It starts "
             "the limit; the policy caps it by taxable sales and the product ceiling, reduces it by grade and "
@@ -367,7 +375,8 @@ def _train_amount(
         limitations=[
             "Learns what banks lent, not what an enterprise could have repaid: limits inherit the banks' past "
             "appetite.",
-            "Only repaid loans teach the amount; defaulted loans teach the default model.",
+            "Only loans that performed through 12 months (repaid or current) teach the amount; defaulted loans "
+            "teach the default model.",
         ],
         lineage=lineage,
     )

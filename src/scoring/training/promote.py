@@ -111,8 +111,13 @@ def test_data(settings: Settings, model: str) -> tuple[pd.DataFrame, str]:
         loans, _ = loan_frame(con, catalog, vintages=vintages, split=split, extract=extract)
     test = loans[loans["start_date"] >= vintages.test_from].reset_index(drop=True)
     if model == AMOUNT:
-        test = test[test["repaid"] == 1].reset_index(drop=True)
-    return test, f"loans started {vintages.test_from} to {vintages.test_before - dt.timedelta(days=1)}"
+        from scoring.training.precredit import performing
+
+        test = performing(test)
+    data = f"loans started {vintages.test_from} to {vintages.test_before - dt.timedelta(days=1)}"
+    if test.empty:
+        raise PromotionError(f"{model}: no test rows among the {data}")
+    return test, data
 
 
 def _matrix(scorer: Scorer | AmountScorer, frame: pd.DataFrame) -> np.ndarray:
@@ -158,6 +163,8 @@ def evaluate_gate(settings: Settings, model: str, *, challenger: str | None = No
     from sklearn.metrics import roc_auc_score
 
     y = frame["adverse" if model == EVALUATION else "default_12m"].to_numpy()
+    if y.min() == y.max():
+        raise PromotionError(f"{model}: every outcome on {data} is {y.min()}: AUC is undefined, the gate cannot decide")
     decided = new.decide(x_new)
     result.figures["challenger_auc"] = float(roc_auc_score(y, decided["probability"]))
     order = [g.grade for g in new.config.grades]

@@ -41,9 +41,11 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = PSI_BINS) -> float
     Below 0.1 is stable by the usual rule; 0.1-0.25 a shift worth a look; above 0.25 a change.
     """
     expected, actual = np.asarray(expected, float), np.asarray(actual, float)
+    if expected.size == 0 or actual.size == 0:
+        raise ValueError("PSI needs scores on both sides; one side is empty")
     edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)))
     if len(edges) < 3:
-        return 0.0 if np.allclose(np.unique(actual), np.unique(expected)) else float("inf")
+        return 0.0 if set(np.unique(actual)) == set(np.unique(expected)) else float("inf")
     edges[0], edges[-1] = -np.inf, np.inf
     e = np.histogram(expected, edges)[0] / len(expected)
     a = np.histogram(actual, edges)[0] / len(actual)
