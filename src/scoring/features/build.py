@@ -32,50 +32,29 @@ def _months_before(as_of: str, months: int) -> str:
     return f"({as_of} - INTERVAL {months} MONTH)"
 
 
-def _aggregate(f: Feature, date_col: str, as_of: str, condition: str | None) -> str:
-    """The feature's aggregate over its group's rows, restricted to ``condition`` when given.
-
-    NULL when no row meets the condition, as when the enterprise has no record at all, so that a
-    feature reads the same whether it shares its group's scan with others or not.
-    """
+def _aggregate(f: Feature, date_col: str, as_of: str, end_col: str | None) -> str:
     col = f.column
-    only = f" FILTER (WHERE {condition})" if condition else ""
-    inner = {
-        "count": f"count(*){only}",
-        "sum": f"sum({col}){only}",
-        "max": f"max({col}){only}",
-        "min": f"min({col}){only}",
-        "mean": f"avg({col}){only}",
-        "count_distinct": f"count(DISTINCT {col}){only}",
-        "last": f"arg_max({col}, {date_col}){only}",
-        "months_since_last": f"date_diff('month', max({date_col}){only}, {as_of})",
-        "active": "1",
+    return {
+        "count": "count(*)",
+        "sum": f"sum({col})",
+        "max": f"max({col})",
+        "min": f"min({col})",
+        "mean": f"avg({col})",
+        "count_distinct": f"count(DISTINCT {col})",
+        "last": f"arg_max({col}, {date_col})",
+        "months_since_last": f"date_diff('month', max({date_col}), {as_of})",
+        "active": "CAST(count(*) > 0 AS INTEGER)",
         "expression": f.expression or "",
     }[f.aggregation].replace("AS_OF", as_of)
-    if f.aggregation == "expression":
-        return inner  # its own group: the condition is the group's WHERE
-    return f"CASE WHEN count(*){only} > 0 THEN {inner} END"
 
 
 def _group_key(catalog: Catalog, f: Feature) -> tuple:
-    """Features of one source and date column share one scan and one aggregation, their windows and
-    filters applied per feature; an expression (a free aggregate formula) keeps its own group."""
+    """Features of one source read over the same window with the same filter share a scan.
+
+    (Measured at a city: sharing one scan per source, with each feature's window and filter as an
+    aggregate FILTER, took 44 s a snapshot against 33 s for a scan per window.)"""
     src = catalog.sources[f.source]
-    return (f.source, f.date or src.date, f.name if f.aggregation == "expression" else None)
-
-
-def _conditions(f: Feature, date_col: str, as_of: str) -> list[str]:
-    """What a record must meet, beyond its source's common rules, to count for ``f``."""
-    out = []
-    if f.offset_months:
-        out.append(f"t.{date_col} < {_months_before(as_of, f.offset_months)}")
-    if f.window_months:
-        out.append(f"t.{date_col} >= {_months_before(as_of, f.window_months + f.offset_months)}")
-    if f.filter:
-        out.append(f"({f.filter.replace('AS_OF', as_of)})")
-    if f.end:
-        out.append(f"(t.{f.end} IS NULL OR t.{f.end} >= {as_of})")
-    return out
+    return (f.source, f.date or src.date, f.window_months, f.offset_months, f.filter, f.end)
 
 
 def repaired_sql(src: Source, as_of: str) -> str:
@@ -102,7 +81,7 @@ def _objection_filters(catalog: Catalog, table: str, as_of: str) -> list[str]:
     return filters
 
 
-def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date]) -> str:
+def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date], *, ordered: bool = True) -> str:
     """The one SQL statement that builds the snapshot at each as-of date (records dated before it only).
 
     Several dates are built in one pass: every record is joined to the as-of dates whose windows
@@ -131,23 +110,21 @@ def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date]) -> str:
     joins, selects = [], []
     for f in static:
         selects.append(f"{(f.expression or '').replace('AS_OF', 'p.as_of')} AS {f.name}")
-    for k, ((source, date_col, own), feats) in enumerate(groups.items()):
+    for k, ((source, date_col, window, offset, flt, end), feats) in enumerate(groups.items()):
         src = catalog.sources[source]
-        where = [f"t.{date_col} < {a}"]
-        if all(f.window_months for f in feats):  # the widest window bounds the scan
-            months = max(f.window_months + f.offset_months for f in feats if f.window_months)
-            where.append(f"t.{date_col} >= {_months_before(a, months)}")
+        upper = _months_before(a, offset) if offset else a
+        where = [f"t.{date_col} < {upper}"]
+        if window:
+            where.append(f"t.{date_col} >= {_months_before(a, window + offset)}")
         if src.repaired_from:
             # 信用修复: a repair dated before as_of removes the record from every feature
             where.append(f"NOT {repaired_sql(src, a)}")
         where += _objection_filters(catalog, src.table, a)
-        if own:  # an expression: its conditions filter the whole group
-            where += [c for c in _conditions(feats[0], date_col, a) if c not in where]
-        aggs = ", ".join(
-            f"{_aggregate(f, 't.' + date_col, a, None if own else ' AND '.join(_conditions(f, date_col, a)) or None)}"
-            f" AS {f.name}"
-            for f in feats
-        )
+        if flt:
+            where.append(f"({flt.replace('AS_OF', a)})")
+        if end:
+            where.append(f"(t.{end} IS NULL OR t.{end} >= {a})")
+        aggs = ", ".join(f"{_aggregate(f, 't.' + date_col, a, end)} AS {f.name}" for f in feats)
         ctes.append(
             f"g{k} AS (SELECT t.uscc, d.as_of, {aggs} FROM {src.table} t JOIN dates d ON {' AND '.join(where)} "
             "GROUP BY t.uscc, d.as_of)"
@@ -173,14 +150,16 @@ def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date]) -> str:
     )
     of = ", ".join(sorted({str(f.of) for f in peers}))
     names = ", ".join(f"q.{f.name}" if f.aggregation == "peer_percentile" else f"d.{f.name}" for f in catalog.features)
+    # a stored snapshot needs no order (it is read back by key); sorting a city's wide rows is costly
+    order = " ORDER BY d.as_of, d.uscc" if ordered else ""
     with_sql = f"WITH {', '.join(ctes)}, base AS ({base}), derived AS (SELECT *{derived_sql} FROM base)"
     if not peers:
-        return f"{with_sql} SELECT d.uscc, d.as_of, {names} FROM derived d ORDER BY d.as_of, d.uscc"
+        return f"{with_sql} SELECT d.uscc, d.as_of, {names} FROM derived d{order}"
     return (
         f"{with_sql}, peers AS (SELECT uscc, as_of, {peer_sql} FROM (SELECT uscc, as_of, _industry, _division, {of} "
         "FROM derived)) "
         f"SELECT d.uscc, d.as_of, {names} FROM derived d JOIN peers q ON q.uscc = d.uscc AND q.as_of = d.as_of "
-        "ORDER BY d.as_of, d.uscc"
+        f"{order}"
     )
 
 
@@ -257,7 +236,7 @@ def store_snapshots(
     # forget the old builds first: a pass that fails leaves its dates missing, never stale-but-current
     con.execute("DELETE FROM snapshot_builds WHERE as_of IN (SELECT unnest(?))", [dates])
     for chunk in _passes(con, dates, rows_per_pass):
-        con.execute(f"INSERT INTO {SNAPSHOT_TABLE} {feature_sql(catalog, chunk)}")
+        con.execute(f"INSERT INTO {SNAPSHOT_TABLE} {feature_sql(catalog, chunk, ordered=False)}")
         for d in chunk:
             con.execute(
                 "INSERT OR REPLACE INTO snapshot_builds VALUES (?, ?, ?, now())", [d, catalog.digest, fingerprint]
