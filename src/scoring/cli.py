@@ -315,7 +315,7 @@ def _print_training(result: object) -> None:
     if "oracle_auc" in m:
         oracle = f", oracle AUC {m['oracle_auc']:.4f}, AUC/oracle {m['auc_over_oracle']:.3f}"
     console.print(
-        f"trained {result.model_name} v{result.version} [{result.alias}] (run {result.run_id[:8]}): "
+        f"trained {result.model_name} v{result.version}, {result.alias} (run {result.run_id[:8]}): "
         f"test AUC {m['auc']:.4f}, KS {m['ks']:.3f}, Brier {m['brier']:.4f}, "
         f"score PSI train/test {m['score_psi_train_test']:.3f}{oracle}"
     )
@@ -328,8 +328,8 @@ def _print_amount(result: object) -> None:
     m = result.metrics
     target = f" (target {m['coverage_target']:.0%})" if "coverage_target" in m else ""
     console.print(
-        f"trained {result.model_name} v{result.version} [{result.alias}] (run {result.run_id[:8]}): "
-        f"{int(m['n'])} repaid test loans, RMSE of log amount {m['rmse_log']:.3f}, "
+        f"trained {result.model_name} v{result.version}, {result.alias} (run {result.run_id[:8]}): "
+        f"{int(m['n'])} performing test loans, RMSE of log amount {m['rmse_log']:.3f}, "
         f"actual ≥ estimate for {m['coverage']:.0%}{target}"
     )
 
