@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest mlflow-ui lock clean
+.PHONY: install demo test lint typecheck pytest mlflow-ui lock clean bench-env bench-lock
 
 install: $(STAMP)
 
@@ -39,6 +39,18 @@ mlflow-ui: $(STAMP)
 # Re-resolve the pinned versions (needs the registry; commit the result).
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+# The scorecard benchmark's own environment (optbinning and toad; see benchmarks/scorecards.in).
+BENCH := .venv-bench
+bench-env: $(BENCH)/.installed
+
+$(BENCH)/.installed: benchmarks/scorecards.lock $(STAMP)
+	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
+	$(BIN)/uv pip sync --quiet --python $(BENCH)/bin/python benchmarks/scorecards.lock
+	touch $@
+
+bench-lock: $(STAMP)
+	cd benchmarks && ../$(BIN)/uv pip compile scorecards.in --python-version 3.11 -o scorecards.lock
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

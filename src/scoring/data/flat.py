@@ -7,6 +7,8 @@ random, a category column holds Chinese labels.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
@@ -15,11 +17,19 @@ REGIONS = ["城区", "开发区", "东乡", "西乡"]
 
 
 def flat_table(
-    *, rows: int = 1000, columns: int = 20, bad_rate: float = 0.3, seed: int = 0, missing: float = 0.05
+    *,
+    rows: int = 1000,
+    columns: int = 20,
+    bad_rate: float = 0.3,
+    seed: int = 0,
+    missing: float = 0.05,
+    shape: Literal["mixed", "additive"] = "mixed",
 ) -> pd.DataFrame:
     """A table with ``borrower_id``, ``columns`` feature columns and ``status`` (违约 / 正常).
 
-    Columns: 2 categorical (industry, region), the rest numeric; the outcome depends on 6 of them.
+    Columns: 2 categorical (industry, region), the rest numeric; the outcome depends on 6 of them
+    and the industry. ``mixed``: some through a threshold, a U shape or an interaction (trees' home
+    ground); ``additive``: each monotone and linear in the log-odds (a scorecard's home ground).
     """
     if columns < 8:
         raise ValueError("columns must be at least 8 (6 informative, 2 categorical)")
@@ -29,14 +39,11 @@ def flat_table(
     industry = rng.integers(0, len(INDUSTRIES), rows)
     region = rng.integers(0, len(REGIONS), rows)
     industry_effect = np.array([0.0, 0.3, 0.6, 0.2, -0.4, 0.5])[industry]
-    logit = (
-        0.9 * z[:, 0]
-        - 0.7 * z[:, 1]
-        + 0.6 * (z[:, 2] > 0.8)
-        + 0.5 * z[:, 3] * (z[:, 4] > 0)
-        - 0.4 * np.abs(z[:, 5])
-        + industry_effect
+    additive = 0.8 * z[:, 0] - 0.6 * z[:, 1] + 0.5 * z[:, 2] + 0.4 * z[:, 3] - 0.3 * z[:, 4] + 0.3 * z[:, 5]
+    mixed = (
+        0.9 * z[:, 0] - 0.7 * z[:, 1] + 0.6 * (z[:, 2] > 0.8) + 0.5 * z[:, 3] * (z[:, 4] > 0) - 0.4 * np.abs(z[:, 5])
     )
+    logit = (additive if shape == "additive" else mixed) + industry_effect
     # the intercept that gives the wanted bad rate
     lo, hi = -10.0, 10.0
     for _ in range(60):
