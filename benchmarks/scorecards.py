@@ -34,6 +34,8 @@ from scoring.data.flat import flat_table
 from scoring.training.flat import TableModel
 
 SECTION = "## Models: against WOE logistic scorecards"
+# toad 0.1.7 indexes column labels with NumPy arrays, which pandas 3's Arrow-backed strings refuse
+pd.set_option("future.infer_string", False)
 Fit = Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray]
 
 
@@ -61,7 +63,15 @@ def optbinning_scorecard(x: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> 
     from optbinning import BinningProcess, Scorecard
 
     cats = [c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c])]
-    process = BinningProcess(list(x.columns), categorical_variables=cats)
+    # the usual scorecard practice: monotone bins for numbers, variables kept from IV 0.1 up (without
+    # the selection, WOE bins of noise columns overfit: test AUC 0.69 against 0.90 on train)
+    monotone = {c: {"monotonic_trend": "auto_asc_desc"} for c in x.columns if c not in cats}
+    process = BinningProcess(
+        list(x.columns),
+        categorical_variables=cats,
+        binning_fit_params=monotone,
+        selection_criteria={"iv": {"min": 0.1}},
+    )
     card = Scorecard(binning_process=process, estimator=LogisticRegression(max_iter=1000))
     return card.fit(x, y).predict_proba(test)[:, 1]
 
@@ -69,13 +79,24 @@ def optbinning_scorecard(x: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> 
 def toad_scorecard(x: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> np.ndarray:
     import toad
 
+    # toad's chi-merge (Rust) panics on NaN: missing numbers become their own low bin, as scorecard
+    # builders usually do
+    numeric = [c for c in x.columns if pd.api.types.is_numeric_dtype(x[c])]
+    x, test = x.copy(), test.copy()
+    x[numeric], test[numeric] = x[numeric].fillna(-9999.0), test[numeric].fillna(-9999.0)
     frame = x.copy()
     frame["_y"] = y
+    # the usual toad flow: drop weak (IV < 0.1) and collinear (|r| > 0.7) variables, then bin
+    frame = toad.selection.select(frame, target="_y", empty=0.9, iv=0.1, corr=0.7)
+    test = test[[c for c in frame.columns if c != "_y"]]
     combiner = toad.transform.Combiner()
     combiner.fit(frame, y="_y", method="chi", min_samples=0.05)
     woe = toad.transform.WOETransformer()
     train_woe = woe.fit_transform(combiner.transform(frame), frame["_y"], exclude=["_y"]).drop(columns="_y")
     test_woe = woe.transform(combiner.transform(test))
+    # and toad's stepwise selection on the WOE values (both directions, by AIC), as its tutorial does
+    chosen = toad.selection.stepwise(train_woe.assign(_y=y), target="_y", direction="both", criterion="aic")
+    train_woe = chosen.drop(columns="_y")
     model = LogisticRegression(max_iter=1000).fit(train_woe.fillna(0), y)
     return model.predict_proba(test_woe[train_woe.columns].fillna(0))[:, 1]
 
@@ -83,8 +104,8 @@ def toad_scorecard(x: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> np.nda
 METHODS: dict[str, Fit] = {
     "TableModel (`scoring train-table`)": ours,
     "LightGBM, default parameters": lightgbm_default,
-    "optbinning Scorecard (BinningProcess + logistic)": optbinning_scorecard,
-    "toad (chi-merge, WOE, logistic)": toad_scorecard,
+    "optbinning Scorecard (monotone bins, IV ≥ 0.1, logistic)": optbinning_scorecard,
+    "toad (IV and correlation selection, chi-merge, WOE, stepwise, logistic)": toad_scorecard,
 }
 
 
