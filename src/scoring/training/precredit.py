@@ -35,13 +35,13 @@ from scoring.training.report import (
     binary_report,
     calibration_figure,
     importance_figure,
-    log_tables,
     model_card,
     roc_figure,
     shap_importance,
 )
 from scoring.training.spec import AmountSpec, ModelSpec, VintageSplit, load_amount_spec, load_spec, spec_hash
 from scoring.training.train import (
+    RunRecord,
     TrainingError,
     TrainResult,
     add_months,
@@ -50,7 +50,7 @@ from scoring.training.train import (
     feature_names,
     fit,
     holdout_mask,
-    register_booster,
+    log_run,
     scorer_config,
 )
 
@@ -242,8 +242,6 @@ def _train_default(
     *,
     register: bool,
 ) -> TrainResult:
-    import mlflow
-
     seed = int(spec.lightgbm.get("seed", 0))
     booster, calibration, info = fit(spec, catalog, train, seed=seed, target="default_12m")
     names = feature_names(spec, catalog)
@@ -291,31 +289,30 @@ def _train_default(
         lineage=lineage,
         tables={"default rate by grade": tables["grades"], "lift by decile": tables["deciles"]},
     )
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{lineage['test_vintages']}") as run:
-        mlflow.log_params({k: v for k, v in spec.lightgbm.items()})
-        mlflow.log_params({"n_train": info["n_fit"], "n_holdout": info["n_holdout"], "n_test": len(test)})
-        mlflow.set_tags({f"lineage.{k}": str(v) for k, v in lineage.items()})
-        mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-        mlflow.log_figure(roc_figure(y_test, p_test, None), "plots/roc.png")
-        mlflow.log_figure(calibration_figure(y_test, p_test), "plots/calibration.png")
-        mlflow.log_figure(importance_figure(tables["shap_importance"]), "plots/shap_importance.png")
-        log_tables(tables)
-        mlflow.log_text(card, "model_card.md")
-        mlflow.log_text(json.dumps(config.model_dump(), ensure_ascii=False, indent=2), "scorer_config.json")
-        version, alias = "0", ""
-        if register:
-            version, alias = register_booster(
-                settings,
-                booster=booster,
-                name=spec.name,
-                example=pd.DataFrame(x_test[:5], columns=names),
-                metadata={"scorer_config": config.model_dump(mode="json")},
-                tags={"test_auc": f"{metrics['auc']:.4f}", "lineage_fingerprint": lineage["fingerprint"]},
-            )
+    record = RunRecord(
+        run_name=f"{spec.name}-{lineage['test_vintages']}",
+        params={**spec.lightgbm, "n_train": info["n_fit"], "n_holdout": info["n_holdout"], "n_test": len(test)},
+        lineage=lineage,
+        metrics=metrics,
+        figures={
+            "plots/roc.png": roc_figure(y_test, p_test, None),
+            "plots/calibration.png": calibration_figure(y_test, p_test),
+            "plots/shap_importance.png": importance_figure(tables["shap_importance"]),
+        },
+        tables=tables,
+        card=card,
+        config_key="scorer_config",
+        config=config.model_dump(mode="json"),
+        example=pd.DataFrame(x_test[:5], columns=names),
+        tags={"test_auc": f"{metrics['auc']:.4f}"},
+    )
+    run_id, version, alias = log_run(
+        settings, experiment_id=experiment_id, booster=booster, name=spec.name, record=record, register=register
+    )
     return TrainResult(
         model_name=spec.name,
         version=version,
-        run_id=run.info.run_id,
+        run_id=run_id,
         test_as_of=min(test["start_date"]),
         train_as_of=sorted(set(train["snapshot"])),
         metrics=metrics,
@@ -337,8 +334,6 @@ def _train_amount(
     *,
     register: bool,
 ) -> TrainResult:
-    import mlflow
-
     repaid_train = performing(train)
     repaid_test = performing(test)
     if repaid_test.empty:
@@ -380,31 +375,32 @@ def _train_amount(
         ],
         lineage=lineage,
     )
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{lineage['test_vintages']}") as run:
-        mlflow.log_params({k: v for k, v in spec.lightgbm.items()})
-        mlflow.log_params(
-            {"objective": spec.objective, "alpha": spec.alpha, "n_train": info["n_fit"], "n_test": len(repaid_test)}
-        )
-        mlflow.set_tags({f"lineage.{k}": str(v) for k, v in lineage.items()})
-        mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-        mlflow.log_figure(importance_figure(importance), "plots/shap_importance.png")
-        log_tables({"shap_importance": importance})
-        mlflow.log_text(card, "model_card.md")
-        mlflow.log_text(json.dumps(config.model_dump(), ensure_ascii=False, indent=2), "amount_config.json")
-        version, alias = "0", ""
-        if register:
-            version, alias = register_booster(
-                settings,
-                booster=booster,
-                name=spec.name,
-                example=pd.DataFrame(x_test[:5], columns=names),
-                metadata={"amount_config": config.model_dump(mode="json")},
-                tags={"test_rmse_log": f"{metrics['rmse_log']:.4f}", "lineage_fingerprint": lineage["fingerprint"]},
-            )
+    record = RunRecord(
+        run_name=f"{spec.name}-{lineage['test_vintages']}",
+        params={
+            **spec.lightgbm,
+            "objective": spec.objective,
+            "alpha": spec.alpha,
+            "n_train": info["n_fit"],
+            "n_test": len(repaid_test),
+        },
+        lineage=lineage,
+        metrics=metrics,
+        figures={"plots/shap_importance.png": importance_figure(importance)},
+        tables={"shap_importance": importance},
+        card=card,
+        config_key="amount_config",
+        config=config.model_dump(mode="json"),
+        example=pd.DataFrame(x_test[:5], columns=names),
+        tags={"test_rmse_log": f"{metrics['rmse_log']:.4f}"},
+    )
+    run_id, version, alias = log_run(
+        settings, experiment_id=experiment_id, booster=booster, name=spec.name, record=record, register=register
+    )
     return TrainResult(
         model_name=spec.name,
         version=version,
-        run_id=run.info.run_id,
+        run_id=run_id,
         test_as_of=min(test["start_date"]),
         train_as_of=sorted(set(train["snapshot"])),
         metrics=metrics,

@@ -222,7 +222,6 @@ def train_evaluation(
     Reads the warehouse: feature snapshots at the train and test as-of dates (built when
     missing) and outcome labels in the 12 months after each.
     """
-    import mlflow
 
     from scoring.registry.store import configure, ensure_experiment
 
@@ -309,42 +308,44 @@ def train_evaluation(
     )
 
     configure(settings)
-    experiment_id = ensure_experiment(settings, settings.experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{test_date}") as run:
-        mlflow.log_params({k: v for k, v in spec.lightgbm.items()})
-        mlflow.log_params(
-            {
-                "train_as_of": ",".join(lineage["train_as_of"]),
-                "test_as_of": lineage["test_as_of"],
-                "n_features": len(names),
-                "n_train": fit_info["n_fit"],
-                "n_holdout": fit_info["n_holdout"],
-                "calibration": spec.calibration,
-            }
-        )
-        mlflow.set_tags({f"lineage.{k}": str(v) for k, v in lineage.items()})
-        mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-        mlflow.log_figure(roc_figure(y_test, p_test, test.get("p_true")), "plots/roc.png")
-        mlflow.log_figure(calibration_figure(y_test, p_test), "plots/calibration.png")
-        mlflow.log_figure(importance_figure(tables["shap_importance"]), "plots/shap_importance.png")
-        log_tables(tables)
-        mlflow.log_text(card, "model_card.md")
-        mlflow.log_text(json.dumps(config.model_dump(), ensure_ascii=False, indent=2), "scorer_config.json")
-        version, alias = "0", ""
-        if register:
-            version, alias = register_booster(
-                settings,
-                booster=booster,
-                name=spec.name,
-                example=pd.DataFrame(x_test[:5], columns=names),
-                metadata={"scorer_config": config.model_dump(mode="json")},
-                tags={"test_auc": f"{metrics['auc']:.4f}", "lineage_fingerprint": lineage["fingerprint"]},
-            )
+    record = RunRecord(
+        run_name=f"{spec.name}-{test_date}",
+        params={
+            **spec.lightgbm,
+            "train_as_of": ",".join(lineage["train_as_of"]),
+            "test_as_of": lineage["test_as_of"],
+            "n_features": len(names),
+            "n_train": fit_info["n_fit"],
+            "n_holdout": fit_info["n_holdout"],
+            "calibration": spec.calibration,
+        },
+        lineage=lineage,
+        metrics=metrics,
+        figures={
+            "plots/roc.png": roc_figure(y_test, p_test, test.get("p_true")),
+            "plots/calibration.png": calibration_figure(y_test, p_test),
+            "plots/shap_importance.png": importance_figure(tables["shap_importance"]),
+        },
+        tables=tables,
+        card=card,
+        config_key="scorer_config",
+        config=config.model_dump(mode="json"),
+        example=pd.DataFrame(x_test[:5], columns=names),
+        tags={"test_auc": f"{metrics['auc']:.4f}"},
+    )
+    run_id, version, alias = log_run(
+        settings,
+        experiment_id=ensure_experiment(settings, settings.experiment),
+        booster=booster,
+        name=spec.name,
+        record=record,
+        register=register,
+    )
     grades = tables["grades"]
     return TrainResult(
         model_name=spec.name,
         version=version,
-        run_id=run.info.run_id,
+        run_id=run_id,
         test_as_of=test_date,
         train_as_of=train_dates,
         metrics=metrics,
@@ -352,6 +353,52 @@ def train_evaluation(
         alias=alias,
         extra=fit_info,
     )
+
+
+@dataclass
+class RunRecord:
+    """What a training run logs to MLflow: its inputs, figures, report and the model to register."""
+
+    run_name: str
+    params: dict[str, Any]
+    lineage: dict[str, Any]
+    metrics: dict[str, float]
+    figures: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+    card: str
+    config_key: str  # "scorer_config" or "amount_config": the metadata the loaders look for
+    config: dict[str, Any]
+    example: pd.DataFrame
+    tags: dict[str, str]
+
+
+def log_run(
+    settings: Settings, *, experiment_id: str, booster: lgb.Booster, name: str, record: RunRecord, register: bool
+) -> tuple[str, str, str]:
+    """Log one run (params, lineage tags, ``test_`` metrics, plots, tables, model card, config) and,
+    when ``register``, register its booster; return (run id, version, alias)."""
+    import mlflow
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=record.run_name) as run:
+        mlflow.log_params(record.params)
+        mlflow.set_tags({f"lineage.{k}": str(v) for k, v in record.lineage.items()})
+        mlflow.log_metrics({f"test_{k}": v for k, v in record.metrics.items()})
+        for path, figure in record.figures.items():
+            mlflow.log_figure(figure, path)
+        log_tables(record.tables)
+        mlflow.log_text(record.card, "model_card.md")
+        mlflow.log_text(json.dumps(record.config, ensure_ascii=False, indent=2), f"{record.config_key}.json")
+        version, alias = "0", ""
+        if register:
+            version, alias = register_booster(
+                settings,
+                booster=booster,
+                name=name,
+                example=record.example,
+                metadata={record.config_key: record.config},
+                tags={**record.tags, "lineage_fingerprint": record.lineage["fingerprint"]},
+            )
+    return run.info.run_id, version, alias
 
 
 def register_booster(
