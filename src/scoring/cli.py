@@ -564,7 +564,10 @@ def demo(
         f"{sum(r.quarantined for r in results):,} quarantined with reasons"
     )
     catalog = load_catalog(settings.catalog_path)
-    with connect(settings.warehouse_path) as con, console.status("[3/5] building features"):
+    with (
+        connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con,
+        console.status("[3/5] building features"),
+    ):
         as_of = extract_date_of(con)
         n = store_snapshot(con, catalog, as_of=as_of)
     console.print(f"[3/5] built {len(catalog.features)} features for {n:,} enterprises as of {as_of}")

@@ -100,3 +100,26 @@ def test_run_is_logged_with_metrics_plots_and_lineage(county, trained) -> None:
     assert run.data.tags["lineage.catalog_hash"] and run.data.tags["lineage.data_fingerprint"]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(trained.run_id, "plots")}
     assert {"plots/roc.png", "plots/calibration.png"} <= artifacts
+
+
+def test_training_rows_encoded_in_the_warehouse_equal_the_frames_encoded_in_python(county, trained) -> None:
+    """Training reads many snapshots straight from DuckDB; serving encodes DataFrames. Same rows, same values."""
+    from scoring.registry.scorer import encode_matrix
+    from scoring.training.spec import load_spec
+    from scoring.training.train import evaluation_frame, feature_names, training_rows
+
+    catalog = load_catalog(county.settings.catalog_path)
+    spec = load_spec(county.settings.model_spec_path("credit_evaluation"))
+    names = feature_names(spec, catalog)
+    categories = {n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical}
+    assert categories, "the catalog has categorical features: the test must cover their codes"
+    dates = trained.train_as_of[:2]
+    with duckdb.connect(str(county.settings.warehouse_path)) as con:
+        rows = training_rows(con, catalog, names, dates)
+        frames = [evaluation_frame(con, catalog, d, oracle=False) for d in dates]
+    expected = np.vstack([encode_matrix(f, names, categories) for f in frames])
+    assert rows.matrix.shape == expected.shape
+    np.testing.assert_array_equal(rows.matrix, expected)  # NaN equal NaN here
+    assert rows.y.tolist() == [v for f in frames for v in f["adverse"].tolist()]
+    assert rows.uscc.tolist() == [v for f in frames for v in f["uscc"].tolist()]
+    assert np.isnan(rows.matrix).any() and rows.y.sum() > 0

@@ -72,6 +72,11 @@ def build_labels(con: duckdb.DuckDBPyConnection, *, as_of: dt.date, months: int 
     (0/1), first_event_kind, exposure_months (live months inside the window, for the oracle).
     Raises LabelWindowError when the window reaches past the warehouse's extraction date.
     """
+    return con.execute(labels_sql(con, as_of=as_of, months=months) + " ORDER BY uscc").df()
+
+
+def labels_sql(con: duckdb.DuckDBPyConnection, *, as_of: dt.date, months: int = LABEL_MONTHS) -> str:
+    """The query behind ``build_labels`` (unordered), for joining in the warehouse."""
     end = window_end(as_of, months)
     extract = extract_date_of(con)
     if end > extract:
@@ -79,8 +84,7 @@ def build_labels(con: duckdb.DuckDBPyConnection, *, as_of: dt.date, months: int 
             f"the {months}-month outcome window from {as_of} ends {end}, after the data ends ({extract})"
         )
     a, e = f"DATE '{as_of}'", f"DATE '{end}'"
-    return con.execute(
-        f"""
+    return f"""
         WITH events AS ({adverse_event_sql(a, e)}),
         first AS (SELECT uscc, arg_min(kind, event_date) AS first_event_kind FROM events GROUP BY uscc)
         SELECT p.uscc, {a} AS as_of,
@@ -89,9 +93,7 @@ def build_labels(con: duckdb.DuckDBPyConnection, *, as_of: dt.date, months: int 
                     ELSE date_diff('month', {a}, date_trunc('month', p.deregistered_date)) END AS exposure_months
         FROM enterprises p LEFT JOIN first f ON f.uscc = p.uscc
         WHERE p.registered_date < {a} AND (p.deregistered_date IS NULL OR p.deregistered_date >= {a})
-        ORDER BY p.uscc
         """
-    ).df()
 
 
 def oracle_probability(con: duckdb.DuckDBPyConnection, labels: pd.DataFrame) -> pd.Series | None:

@@ -194,7 +194,7 @@ def train_pre_credit(
         raise TrainingError(f"{default_spec.name}: needs a vintage split")
     split = default_spec.split
     catalog = load_catalog(settings.catalog_path)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con:
         extract = extract_date_of(con)
         start = data_start(con)
         vintages = choose_vintages(split, start=start, extract=extract)

@@ -97,7 +97,7 @@ def _load(name: str, version: str) -> Scorer | AmountScorer:
 def test_data(settings: Settings, model: str) -> tuple[pd.DataFrame, str]:
     """(rows with features and outcome, a description) of the model's out-of-time test data now."""
     catalog = load_catalog(settings.catalog_path)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con:
         extract, start = extract_date_of(con), data_start(con)
         if model == EVALUATION:
             spec = load_spec(settings.model_spec_path(model))

@@ -54,6 +54,9 @@ class ModelSpec(BaseModel):
     features: Literal["all"] | list[str]
     split: SplitSpec | VintageSplit
     lightgbm: dict[str, Any]
+    max_rows_per_tree: int | None = Field(
+        default=None, ge=10_000, description="each tree grows on a random sample of at most this many rows"
+    )
     calibration: Literal["platt"]
     score: ScoreScaling
     grades: list[GradeBand] = Field(min_length=2)

@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 from scoring.data.ingest import connect, data_fingerprint, extract_date_of
 from scoring.features.build import ensure_snapshots, load_snapshot
 from scoring.features.catalog import Catalog, catalog_hash, load_catalog
-from scoring.features.labels import LABEL_MONTHS, build_labels, oracle_probability, window_end
+from scoring.features.labels import LABEL_MONTHS, build_labels, labels_sql, oracle_probability, window_end
 from scoring.registry.scorer import Calibration, Scorer, ScorerConfig, encode_matrix
 from scoring.settings import Settings
 from scoring.training.report import (
@@ -117,36 +117,135 @@ def current_lineage(settings: Settings, spec_path: Path | None = None) -> dict[s
     return parts
 
 
-def evaluation_frame(con: Any, catalog: Catalog, as_of: dt.date) -> pd.DataFrame:
-    """Features at ``as_of`` (records before it) with the adverse-event label of the 12 months from it."""
+def evaluation_frame(con: Any, catalog: Catalog, as_of: dt.date, *, oracle: bool = True) -> pd.DataFrame:
+    """Features at ``as_of`` (records before it) with the adverse-event label of the 12 months from it,
+    and (``oracle``, synthetic data only) the generator's true probability as ``p_true``."""
     features = load_snapshot(con, catalog, as_of=as_of)
     labels = build_labels(con, as_of=as_of)
     frame = features.merge(labels[["uscc", "adverse", "exposure_months"]], on="uscc", how="inner")
-    frame["p_true"] = oracle_probability(con, frame)
+    if oracle:
+        frame["p_true"] = oracle_probability(con, frame)
     return frame
+
+
+@dataclass
+class TrainingRows:
+    """Many snapshots' rows stacked for fitting: the encoded features, the label and the enterprise."""
+
+    matrix: np.ndarray  # float64, rows x features in model order
+    y: np.ndarray
+    uscc: np.ndarray  # object: one enterprise's snapshots share it, so the holdout keeps them together
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def training_rows(
+    con: Any,
+    catalog: Catalog,
+    names: list[str],
+    dates: list[dt.date],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> TrainingRows:
+    """The labelled snapshots at ``dates``, encoded as ``encode_matrix`` does, in one preallocated matrix.
+
+    A city is 1,000,000 enterprises x 12 snapshots. Each snapshot is joined to its labels and
+    encoded in the warehouse (numbers as DOUBLE, a category as its position in the catalog's list)
+    and arrives as Arrow columns; going through per-snapshot DataFrames and concatenating them would
+    hold several copies of 12 million rows and spend most of the time converting columns.
+    """
+    from scoring.features.build import SNAPSHOT_TABLE
+
+    say = progress or (lambda _msg: None)
+    ensure_snapshots(con, catalog, as_of_dates=dates)
+    columns = []
+    for n in names:
+        cats = catalog.feature(n).categories if catalog.feature(n).is_categorical else None
+        if cats is None:
+            columns.append(f'CAST(f."{n}" AS DOUBLE)')
+        else:  # 0-based code; a value outside the list (or missing) is NULL, as in encode_matrix
+            listed = ", ".join("'" + c.replace("'", "''") + "'" for c in cats)
+            columns.append(f'CAST(list_position([{listed}], f."{n}") - 1 AS DOUBLE)')
+    marks = ", ".join("?" for _ in dates)
+    counts = dict(
+        con.execute(
+            f"SELECT as_of, count(*) FROM {SNAPSHOT_TABLE} WHERE as_of IN ({marks}) GROUP BY 1", dates
+        ).fetchall()
+    )
+    bound = sum(counts.get(d, 0) for d in dates)  # labels join inside the snapshot: an upper bound
+    matrix = np.empty((bound, len(names)), dtype=np.float64)
+    y = np.empty(bound, dtype=np.int8)
+    uscc = np.empty(bound, dtype=object)
+    at = 0
+    for d in dates:
+        say(f"features and labels as of {d}")
+        labels = labels_sql(con, as_of=d)
+        # a cursor of its own: the query streams to Arrow without waiting on results open on ``con``
+        table = con.cursor().sql(
+            f"""
+            WITH labels AS ({labels})
+            SELECT f.uscc, l.adverse, {", ".join(columns)}
+            FROM {SNAPSHOT_TABLE} f JOIN labels l USING (uscc)
+            WHERE f.as_of = DATE '{d.isoformat()}'
+            ORDER BY f.uscc
+            """
+        ).to_arrow_table()
+        n = table.num_rows
+        for j in range(len(names)):
+            matrix[at : at + n, j] = table.column(j + 2).to_numpy()  # nulls arrive as NaN
+        y[at : at + n] = table.column(1).to_numpy()
+        uscc[at : at + n] = table.column(0).to_numpy(zero_copy_only=False)
+        at += n
+        del table
+    return TrainingRows(matrix=matrix[:at], y=y[:at], uscc=uscc[:at])
 
 
 def holdout_mask(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
     """Rows of a random ``fraction`` of the enterprises: one enterprise's rows never sit on both sides."""
-    ids = np.sort(frame["uscc"].unique())
+    return holdout_of(frame["uscc"].to_numpy(), fraction, seed)
+
+
+def holdout_of(ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """True for the rows whose id is among a random ``fraction`` of the distinct ids (pandas' hashed
+    look-ups, for the millions of rows of a city)."""
+    series = pd.Series(ids)
+    unique = np.sort(series.unique())
     rng = np.random.default_rng(seed)
-    held = set(rng.choice(ids, size=int(len(ids) * fraction), replace=False).tolist())
-    return frame["uscc"].isin(held).to_numpy()
+    held = rng.choice(unique, size=int(len(unique) * fraction), replace=False)
+    return series.isin(held).to_numpy()
 
 
 def fit(
     spec: ModelSpec, catalog: Catalog, train: pd.DataFrame, *, seed: int, target: str = "adverse"
 ) -> tuple[lgb.Booster, Calibration, dict[str, Any]]:
+    """Fit a frame's rows: see ``fit_rows``."""
+    names = feature_names(spec, catalog)
+    categories = {n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical}
+    rows = TrainingRows(
+        matrix=encode_matrix(train, names, categories), y=train[target].to_numpy(), uscc=train["uscc"].to_numpy()
+    )
+    return fit_rows(spec, catalog, rows, seed=seed, target=target)
+
+
+def fit_rows(
+    spec: ModelSpec,
+    catalog: Catalog,
+    rows: TrainingRows,
+    *,
+    seed: int,
+    target: str = "adverse",
+    progress: Callable[[str], None] | None = None,
+) -> tuple[lgb.Booster, Calibration, dict[str, Any]]:
     """Fit the booster with monotone constraints and early stopping, then Platt calibration.
 
     Enterprises (not rows) are split between fitting and the holdout, so one enterprise's
-    snapshots never sit on both sides.
+    snapshots never sit on both sides. The rows are binned once and both sides are subsets of
+    that dataset, so the matrix is never copied for the split.
     """
     names = feature_names(spec, catalog)
-    categories = {n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical}
-    matrix = encode_matrix(train, names, categories)
-    y = train[target].to_numpy()
-    is_held = holdout_mask(train, spec.split.holdout_fraction, seed)
+    y = rows.y
+    is_held = holdout_of(rows.uscc, spec.split.holdout_fraction, seed)
     if y[~is_held].sum() < 20 or y[is_held].sum() < 5:
         raise TrainingError(
             f"too few positive outcomes ({target}) to train {spec.name}: {int(y[~is_held].sum())} to fit and "
@@ -155,28 +254,51 @@ def fit(
     params = {k: v for k, v in spec.lightgbm.items() if k not in ("num_boost_round", "early_stopping_rounds")}
     params["monotone_constraints"] = [catalog.feature(n).monotone.constraint for n in names]
     cats = [i for i, n in enumerate(names) if catalog.feature(n).is_categorical]
-    dtrain = lgb.Dataset(
-        matrix[~is_held], y[~is_held], feature_name=names, categorical_feature=cats, free_raw_data=False
-    )
-    dvalid = lgb.Dataset(matrix[is_held], y[is_held], reference=dtrain)
+    fit_index, held_index = np.flatnonzero(~is_held), np.flatnonzero(is_held)
+    if spec.max_rows_per_tree and len(fit_index) * params.get("bagging_fraction", 1.0) > spec.max_rows_per_tree:
+        # a city's millions of rows: each tree grows on a fresh random sample of them (bagging)
+        params["bagging_fraction"] = spec.max_rows_per_tree / len(fit_index)
+        params["bagging_freq"] = max(1, int(params.get("bagging_freq", 1)))
+    binned = lgb.Dataset(rows.matrix, y, feature_name=names, categorical_feature=cats, params=params)
+    say = progress or (lambda _msg: None)
+
+    def report(env: Any) -> None:
+        if (env.iteration + 1) % 100 == 0:
+            loss = env.evaluation_result_list[0][2]
+            say(f"{env.iteration + 1} trees, holdout log loss {loss:.5f}")
+
     booster = lgb.train(
         params,
-        dtrain,
+        binned.subset(fit_index),
         num_boost_round=int(spec.lightgbm.get("num_boost_round", 500)),
-        valid_sets=[dvalid],
+        valid_sets=[binned.subset(held_index)],
         valid_names=["holdout"],
-        callbacks=[lgb.early_stopping(int(spec.lightgbm.get("early_stopping_rounds", 50)), verbose=False)],
+        callbacks=[lgb.early_stopping(int(spec.lightgbm.get("early_stopping_rounds", 50)), verbose=False), report],
     )
-    margin = booster.predict(matrix[is_held], raw_score=True)
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(margin).reshape(-1, 1), y[is_held])
+    margin = booster.predict(rows.matrix[held_index], raw_score=True)
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(margin).reshape(-1, 1), y[held_index])
     calibration = Calibration(intercept=float(platt.intercept_[0]), slope=float(platt.coef_[0, 0]))
     info = {
         "best_iteration": booster.best_iteration,
-        "holdout_auc": float(roc_auc_score(y[is_held], margin)),
-        "n_fit": int((~is_held).sum()),
-        "n_holdout": int(is_held.sum()),
+        "bagging_fraction": float(params.get("bagging_fraction", 1.0)),
+        "holdout_auc": float(roc_auc_score(y[held_index], margin)),
+        "n_fit": len(fit_index),
+        "n_holdout": len(held_index),
     }
     return booster, calibration, info
+
+
+SLICE = 500_000  # rows scored at once when a whole training set is scored
+SHAP_ROWS = 50_000  # test rows explained for the SHAP importance summary
+
+
+def shap_sample(n: int, seed: int, limit: int = SHAP_ROWS) -> np.ndarray:
+    """The test rows the SHAP importance summary averages over: all of them up to ``limit``, else a
+    seeded sample: TreeSHAP of a million rows would take longer than the rest of training, and a mean
+    absolute contribution over 50,000 random rows is a close estimate of it (docs/benchmarks.md)."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
 def feature_names(spec: ModelSpec | AmountSpec, catalog: Catalog) -> list[str]:
@@ -229,23 +351,20 @@ def train_evaluation(
     spec_path = spec_path or settings.model_spec_path("credit_evaluation")
     spec = load_spec(spec_path)
     catalog = load_catalog(settings.catalog_path)
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con:
         extract = extract_date_of(con)
         start = data_start(con)
         train_dates, test_date = choose_as_of_dates(spec, start=start, extract=extract)
         say(f"feature snapshots as of {', '.join(map(str, [*train_dates, test_date]))}")
         ensure_snapshots(con, catalog, as_of_dates=[*train_dates, test_date])  # dates share SQL passes
-        frames = []
-        for d in train_dates:
-            say(f"features and labels as of {d}")
-            frames.append(evaluation_frame(con, catalog, d))
+        names = feature_names(spec, catalog)
+        train = training_rows(con, catalog, names, train_dates, progress=say)
         say(f"features and labels as of {test_date} (test)")
         test = evaluation_frame(con, catalog, test_date)
-    train = pd.concat(frames, ignore_index=True)
     seed = int(spec.lightgbm.get("seed", 0))
     say(f"fitting LightGBM on {len(train):,} rows")
-    booster, calibration, fit_info = fit(spec, catalog, train, seed=seed)
-    names = feature_names(spec, catalog)
+    booster, calibration, fit_info = fit_rows(spec, catalog, train, seed=seed, progress=say)
+    say(f"{fit_info['best_iteration']} trees; validating on {len(test):,} test rows")
     lineage: dict[str, Any] = {
         "train_as_of": [str(d) for d in train_dates],
         "test_as_of": str(test_date),
@@ -260,7 +379,9 @@ def train_evaluation(
     decided = scorer.decide(x_test)
     y_test = test["adverse"].to_numpy()
     p_test = decided["probability"].to_numpy()
-    score_train = scorer.decide(scorer.matrix(train))["score"].to_numpy()
+    score_train = np.concatenate(  # in slices: a decision frame of 12 million rows is not needed at once
+        [scorer.score_from_logit(scorer.logit(train.matrix[i : i + SLICE])) for i in range(0, len(train), SLICE)]
+    )
     order = [g.grade for g in spec.grades]
     p_true = test["p_true"].to_numpy(dtype=float) if "p_true" in test else None
     metrics, tables = binary_report(
@@ -274,8 +395,9 @@ def train_evaluation(
     )
     metrics["holdout_auc"] = fit_info["holdout_auc"]
     metrics["best_iteration"] = float(fit_info["best_iteration"])
+    explained = x_test[shap_sample(len(x_test), seed)]
     tables["shap_importance"] = shap_importance(
-        np.asarray(booster.predict(x_test, pred_contrib=True)), names, config.labels_zh
+        np.asarray(booster.predict(explained, pred_contrib=True)), names, config.labels_zh
     )
     card = model_card(
         title=f"{spec.name} ({spec.description})",
