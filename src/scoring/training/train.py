@@ -182,15 +182,19 @@ def training_rows(
         say(f"features and labels as of {d}")
         labels = labels_sql(con, as_of=d)
         # a cursor of its own: the query streams to Arrow without waiting on results open on ``con``
-        table = con.cursor().sql(
-            f"""
+        table = (
+            con.cursor()
+            .sql(
+                f"""
             WITH labels AS ({labels})
             SELECT f.uscc, l.adverse, {", ".join(columns)}
             FROM {SNAPSHOT_TABLE} f JOIN labels l USING (uscc)
             WHERE f.as_of = DATE '{d.isoformat()}'
             ORDER BY f.uscc
             """
-        ).to_arrow_table()
+            )
+            .to_arrow_table()
+        )
         n = table.num_rows
         for j in range(len(names)):
             matrix[at : at + n, j] = table.column(j + 2).to_numpy()  # nulls arrive as NaN
@@ -269,9 +273,9 @@ def fit_rows(
 
     booster = lgb.train(
         params,
-        binned.subset(fit_index),
+        binned.subset(fit_index.tolist()),
         num_boost_round=int(spec.lightgbm.get("num_boost_round", 500)),
-        valid_sets=[binned.subset(held_index)],
+        valid_sets=[binned.subset(held_index.tolist())],
         valid_names=["holdout"],
         callbacks=[lgb.early_stopping(int(spec.lightgbm.get("early_stopping_rounds", 50)), verbose=False), report],
     )
