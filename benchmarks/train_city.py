@@ -60,7 +60,8 @@ print(json.dumps({"seconds": time.perf_counter() - started, "steps": steps, "auc
                   "oracle_auc": m["oracle_auc"], "auc_ratio": m["auc_over_oracle"], "brier": m["brier"],
                   "ece": m["ece"], "psi": m["score_psi_train_test"], "grades_ordered": m["grades_ordered"],
                   "n_fit": result.extra["n_fit"], "n_holdout": result.extra["n_holdout"],
-                  "trees": result.extra["best_iteration"], "grades": result.grades.reset_index().to_dict("records")}))
+                  "trees": result.extra["best_iteration"], "bagging": result.extra["bagging_fraction"],
+                  "learning_rate": result.extra["learning_rate"], "grades": result.grades.reset_index().to_dict("records")}))
 """
 
 
@@ -93,7 +94,7 @@ Training snapshots {dates["train"][0]} to {dates["train"][-1]} ({args.months}, m
 | step | rows | wall time | peak RSS |
 |---|---:|---:|---:|
 | 13 feature snapshots (built once; training reads them) | | {snap_s:,.0f} s | {snap_rss:.2f} GiB |
-| train: load, fit ({out["trees"]} trees), calibrate, validate, log, register | {rows:,} ({out["n_fit"]:,} fit, {out["n_holdout"]:,} held out) | {train_s:,.0f} s | {train_rss:.2f} GiB |
+| train: load, fit ({out["trees"]} trees at learning rate {out["learning_rate"]}, each on {out["bagging"]:.1%} of the fitting rows), calibrate, validate, log, register | {rows:,} ({out["n_fit"]:,} fit, {out["n_holdout"]:,} held out) | {train_s:,.0f} s | {train_rss:.2f} GiB |
 
 Where the training time goes (seconds from the start of `train_evaluation`):
 

@@ -101,3 +101,22 @@ def test_the_same_data_and_seed_give_the_same_model(county, trained) -> None:
     assert first.model_to_string() == second.model_to_string() and cal_a == cal_b
     other, _, _ = fit(spec, catalog, frame, seed=8)
     assert other.model_to_string() != first.model_to_string()  # the seed matters: the check can fail
+
+
+def test_large_data_settings_apply_only_above_their_row_count(county, trained) -> None:
+    """A city's fit samples rows per tree and takes the larger learning rate; a county's does not."""
+    from scoring.training.spec import LargeData
+
+    spec = load_spec(county.settings.model_spec_path("credit_evaluation"))
+    assert spec.large_data is not None and spec.large_data.above_rows > 100_000  # the county stays below
+    catalog = load_catalog(county.settings.catalog_path)
+    with duckdb.connect(str(county.settings.warehouse_path)) as con:
+        frame = pd.concat([evaluation_frame(con, catalog, d) for d in trained.train_as_of[:2]], ignore_index=True)
+    _, _, as_county = fit(spec, catalog, frame, seed=7)
+    assert as_county["bagging_fraction"] == spec.lightgbm["bagging_fraction"]
+    assert as_county["learning_rate"] == spec.lightgbm["learning_rate"]
+    small = LargeData(above_rows=1000, rows_per_tree=1500, lightgbm={"learning_rate": 0.2})
+    booster, _, as_city = fit(spec.model_copy(update={"large_data": small}), catalog, frame, seed=7)
+    assert as_city["n_fit"] > 1000
+    assert as_city["bagging_fraction"] == 1500 / as_city["n_fit"] and as_city["learning_rate"] == 0.2
+    assert "[learning_rate: 0.2]" in booster.model_to_string()  # the booster was trained with it

@@ -43,6 +43,18 @@ class VintageSplit(BaseModel):
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.5)
 
 
+class LargeData(BaseModel):
+    """How a city's millions of rows are fitted within the time budget: above ``above_rows`` fitting
+    rows, each tree grows on a fresh random sample of ``rows_per_tree`` of them (bagging) and the
+    ``lightgbm`` settings here replace the spec's (a larger learning rate: fewer, stronger trees)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    above_rows: int = Field(ge=1)
+    rows_per_tree: int = Field(ge=1)
+    lightgbm: dict[str, Any] = {}
+
+
 class ModelSpec(BaseModel):
     """A binary risk model: the credit evaluation (adverse_12m) or the loan default model (default_12m)."""
 
@@ -54,9 +66,7 @@ class ModelSpec(BaseModel):
     features: Literal["all"] | list[str]
     split: SplitSpec | VintageSplit
     lightgbm: dict[str, Any]
-    max_rows_per_tree: int | None = Field(
-        default=None, ge=10_000, description="each tree grows on a random sample of at most this many rows"
-    )
+    large_data: LargeData | None = None
     calibration: Literal["platt"]
     score: ScoreScaling
     grades: list[GradeBand] = Field(min_length=2)

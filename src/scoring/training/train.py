@@ -259,9 +259,10 @@ def fit_rows(
     params["monotone_constraints"] = [catalog.feature(n).monotone.constraint for n in names]
     cats = [i for i, n in enumerate(names) if catalog.feature(n).is_categorical]
     fit_index, held_index = np.flatnonzero(~is_held), np.flatnonzero(is_held)
-    if spec.max_rows_per_tree and len(fit_index) * params.get("bagging_fraction", 1.0) > spec.max_rows_per_tree:
-        # a city's millions of rows: each tree grows on a fresh random sample of them (bagging)
-        params["bagging_fraction"] = spec.max_rows_per_tree / len(fit_index)
+    large = spec.large_data
+    if large is not None and len(fit_index) > large.above_rows:
+        params.update(large.lightgbm)
+        params["bagging_fraction"] = min(1.0, large.rows_per_tree / len(fit_index))
         params["bagging_freq"] = max(1, int(params.get("bagging_freq", 1)))
     binned = lgb.Dataset(rows.matrix, y, feature_name=names, categorical_feature=cats, params=params)
     say = progress or (lambda _msg: None)
@@ -285,6 +286,7 @@ def fit_rows(
     info = {
         "best_iteration": booster.best_iteration,
         "bagging_fraction": float(params.get("bagging_fraction", 1.0)),
+        "learning_rate": float(params.get("learning_rate", 0.1)),
         "holdout_auc": float(roc_auc_score(y[held_index], margin)),
         "n_fit": len(fit_index),
         "n_holdout": len(held_index),
