@@ -78,7 +78,8 @@ def binary_target(values: pd.Series, positive: str | None) -> tuple[np.ndarray, 
 
 def table_params(rows: int, seed: int) -> dict[str, Any]:
     """LightGBM parameters by table size: small tables get small, strongly regularised trees."""
-    leaves = 4 if rows < 3_000 else 8 if rows < 30_000 else 31
+    # under 3,000 rows: stumps, an additive model (measured on 1,000-row tables: docs/benchmarks.md)
+    leaves = 2 if rows < 3_000 else 8 if rows < 30_000 else 31
     return {
         "objective": "binary",
         "learning_rate": 0.05,
