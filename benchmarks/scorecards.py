@@ -195,7 +195,7 @@ def evaluation_split(warehouse: Path, resamples: int = 200) -> tuple[str, pd.Dat
         return out
 
     x_train = frame(rows.matrix)
-    categories = {n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical}
+    categories = catalog.categories_of(names)
     x_test = frame(encode_matrix(test, names, categories))
     # columns with a single value in training (never-seen events at a county) carry nothing; optbinning
     # cannot bin an all-missing column, so the scorecards get the others

@@ -111,12 +111,12 @@ def test_training_rows_encoded_in_the_warehouse_equal_the_frames_encoded_in_pyth
     catalog = load_catalog(county.settings.catalog_path)
     spec = load_spec(county.settings.model_spec_path("credit_evaluation"))
     names = feature_names(spec, catalog)
-    categories = {n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical}
+    categories = catalog.categories_of(names)
     assert categories, "the catalog has categorical features: the test must cover their codes"
     dates = trained.train_as_of[:2]
     with duckdb.connect(str(county.settings.warehouse_path)) as con:
         rows = training_rows(con, catalog, names, dates)
-        frames = [evaluation_frame(con, catalog, d, oracle=False) for d in dates]
+        frames = [evaluation_frame(con, catalog, d) for d in dates]
     expected = np.vstack([encode_matrix(f, names, categories) for f in frames])
     assert rows.matrix.shape == expected.shape
     np.testing.assert_array_equal(rows.matrix, expected)  # NaN equal NaN here

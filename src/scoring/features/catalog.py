@@ -182,6 +182,10 @@ class Catalog(BaseModel):
                 return f
         raise KeyError(name)
 
+    def categories_of(self, names: list[str]) -> dict[str, list[str]]:
+        """The category lists of the categorical features among ``names`` (what ``encode_matrix`` takes)."""
+        return {n: self.feature(n).categories or [] for n in names if self.feature(n).is_categorical}
+
 
 def load_catalog(path: Path) -> Catalog:
     """Read and validate the catalog; errors name the file and the entry."""

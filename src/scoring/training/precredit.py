@@ -140,7 +140,7 @@ def fit_amount(
 ) -> tuple[lgb.Booster, dict[str, Any]]:
     """LightGBM on the log amount of repaid loans, early-stopped on a holdout of enterprises."""
     names = feature_names(spec, catalog)
-    categories = {n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical}
+    categories = catalog.categories_of(names)
     matrix = encode_matrix(train, names, categories)
     y = np.log(train["amount"].to_numpy(dtype=float))
     is_held = holdout_mask(train, spec.split.holdout_fraction, seed)
@@ -344,7 +344,7 @@ def _train_amount(
         model_name=spec.name,
         features=names,
         labels_zh={n: catalog.feature(n).label_zh for n in names},
-        categories={n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical},
+        categories=catalog.categories_of(names),
         objective=spec.objective,
         alpha=spec.alpha,
         lineage=lineage,

@@ -117,14 +117,12 @@ def current_lineage(settings: Settings, spec_path: Path | None = None) -> dict[s
     return parts
 
 
-def evaluation_frame(con: Any, catalog: Catalog, as_of: dt.date, *, oracle: bool = True) -> pd.DataFrame:
-    """Features at ``as_of`` (records before it) with the adverse-event label of the 12 months from it,
-    and (``oracle``, synthetic data only) the generator's true probability as ``p_true``."""
+def evaluation_frame(con: Any, catalog: Catalog, as_of: dt.date) -> pd.DataFrame:
+    """Features at ``as_of`` (records before it) with the adverse-event label of the 12 months from it."""
     features = load_snapshot(con, catalog, as_of=as_of)
     labels = build_labels(con, as_of=as_of)
     frame = features.merge(labels[["uscc", "adverse", "exposure_months"]], on="uscc", how="inner")
-    if oracle:
-        frame["p_true"] = oracle_probability(con, frame)
+    frame["p_true"] = oracle_probability(con, frame)
     return frame
 
 
@@ -159,9 +157,10 @@ def training_rows(
 
     say = progress or (lambda _msg: None)
     ensure_snapshots(con, catalog, as_of_dates=dates)
+    categories = catalog.categories_of(names)
     columns = []
     for n in names:
-        cats = catalog.feature(n).categories if catalog.feature(n).is_categorical else None
+        cats = categories.get(n)
         if cats is None:
             columns.append(f'CAST(f."{n}" AS DOUBLE)')
         else:  # 0-based code; a value outside the list (or missing) is NULL, as in encode_matrix
@@ -225,7 +224,7 @@ def fit(
 ) -> tuple[lgb.Booster, Calibration, dict[str, Any]]:
     """Fit a frame's rows: see ``fit_rows``."""
     names = feature_names(spec, catalog)
-    categories = {n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical}
+    categories = catalog.categories_of(names)
     rows = TrainingRows(
         matrix=encode_matrix(train, names, categories), y=train[target].to_numpy(), uscc=train["uscc"].to_numpy()
     )
@@ -328,7 +327,7 @@ def scorer_config(spec: ModelSpec, catalog: Catalog, names: list[str], **kw: Any
         model_name=spec.name,
         features=names,
         labels_zh={n: catalog.feature(n).label_zh for n in names},
-        categories={n: catalog.feature(n).categories or [] for n in names if catalog.feature(n).is_categorical},
+        categories=catalog.categories_of(names),
         monotone={n: catalog.feature(n).monotone.constraint for n in names},
         calibration=kw.get("calibration", Calibration(intercept=0.0, slope=1.0)),
         score=spec.score,
