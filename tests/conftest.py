@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +82,8 @@ def warehouse_copy(county: County, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def served(county, trained):
-    """The county with its champion model and the serving snapshot built."""
+def served(county, trained, pre_credit_trained):
+    """The county with its champion models (evaluation and pre-credit) and the serving snapshot built."""
     catalog = load_catalog(county.settings.catalog_path)
     with connect(county.settings.warehouse_path) as con:
         as_of = extract_date_of(con)
@@ -89,6 +95,80 @@ def served(county, trained):
 def analyst_key(served) -> str:
     secret, _ = create_key(engine_for(served.settings.decision_url), role=Role.ANALYST, label="tests")
     return secret
+
+
+@dataclass
+class Keys:
+    """One live key per role, two banks among them (secrets)."""
+
+    analyst: str
+    regulator: str
+    admin: str
+    bank_a: str
+    bank_b: str
+
+
+@pytest.fixture(scope="session")
+def keys(served) -> Keys:
+    engine = engine_for(served.settings.decision_url)
+
+    def make(role: Role, bank: str | None = None) -> str:
+        return create_key(engine, role=role, bank_id=bank, label=f"tests {role}", rate_per_minute=100_000)[0]
+
+    return Keys(
+        analyst=make(Role.ANALYST),
+        regulator=make(Role.REGULATOR),
+        admin=make(Role.ADMIN),
+        bank_a=make(Role.BANK, "BANK_A"),
+        bank_b=make(Role.BANK, "BANK_B"),
+    )
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return versions[-1].parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on a free loopback port, for the session; skipped (saying so) without binaries.
+
+    CI installs the server from the OS packages (.ci/run). As root, the server runs as the
+    ``postgres`` user that the package creates, since PostgreSQL refuses to run as root.
+    """
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: the PostgreSQL tests did not run")
+    # not under pytest's own temp folder: that one is private to the user running the tests
+    base = Path(tempfile.mkdtemp(prefix="scoring-pg-"))
+    data, sockets = base / "data", base / "sockets"
+    sockets.mkdir()
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a postgres user: the PostgreSQL tests did not run")
+        for path in (base, sockets):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = functools.partial(subprocess.run, check=True, capture_output=True, text=True, timeout=120)
+    run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"])
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,14 @@ class Settings(BaseSettings):
     pre_credit_experiment: str = "pre-credit"
     host: str = "127.0.0.1"
     port: int = 8000
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = Field(default=64 * 1024, description="larger request bodies get 413 (chunked ones too)")
+    max_batch_body_bytes: int = Field(default=1024 * 1024, description="the body limit of /v1/batch/evaluations")
+    rate_limit_per_minute: int = Field(
+        default=600, description="requests a key may make per minute (per server process), unless the key sets its own"
+    )
+    model_poll_seconds: float = Field(
+        default=30.0, description="how often the service asks the registry for a new champion"
+    )
     duckdb_memory_limit: str = Field(default="6GB", description="DuckDB spills to disk beyond this")
 
     def path(self, p: Path) -> Path:

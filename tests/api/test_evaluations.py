@@ -1,9 +1,8 @@
 import duckdb
 import pytest
-import sqlalchemy as sa
 
 from scoring.serve.app import create_app
-from scoring.serve.store import engine_for, revoke_key
+from scoring.serve.store import engine_for, get_decision, revoke_key
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -73,13 +72,10 @@ def test_explained_evaluation_with_real_values(client, analyst_key, known, serve
     sizes = [abs(reason["points"]) for reason in body["reasons"]]
     assert sizes == sorted(sizes, reverse=True)
     # the decision is stored with its inputs
-    engine = engine_for(served.settings.decision_url)
-    with engine.connect() as con:
-        row = con.execute(
-            sa.text("SELECT uscc, grade, inputs FROM decisions WHERE decision_id = :d"), {"d": body["decision_id"]}
-        ).one()
-    assert row.uscc == known["penalised"] and row.grade == body["grade"]
-    assert f'"penalty_count_12m": {known["penalties"]}' in row.inputs
+    stored = get_decision(engine_for(served.settings.decision_url), body["decision_id"])
+    assert stored["uscc"] == known["penalised"] and stored["payload"]["evaluation"]["grade"] == body["grade"]
+    inputs = {i["feature"]: i["value"] for i in stored["payload"]["inputs"]}
+    assert inputs["penalty_count_12m"] == known["penalties"]
 
 
 def test_penalty_reason_quotes_the_real_count(client, analyst_key, known) -> None:

@@ -48,24 +48,47 @@ def render(feature: Feature, values: dict[str, Any]) -> str:
     return feature.reason_template.format(value=value, label=label, **{n: values[n] for n in names})
 
 
-def explain(
-    scorer: Scorer, catalog: Catalog, values: dict[str, Any], x_row: np.ndarray, *, top: int = 5
-) -> tuple[list[Reason], float, dict[str, float]]:
-    """(top reasons by absolute points, base points, points of every model feature) for one row."""
-    points, base = scorer.contributions(x_row.reshape(1, -1))
-    per_feature = {name: float(points[0, j]) for j, name in enumerate(scorer.config.features)}
-    ranked = sorted(per_feature.items(), key=lambda kv: -abs(kv[1]))[:top]
+def reasons_from(
+    points: dict[str, float],
+    catalog: Catalog,
+    values: dict[str, Any],
+    *,
+    top: int = 5,
+    effect_zh: tuple[str, str] = ("降低评分", "提高评分"),
+    amounts: bool = True,
+) -> list[Reason]:
+    """The ``top`` reasons by absolute points, rendered with the enterprise's values.
+
+    Args:
+        points: every feature's contribution in points (negative raises the risk).
+        catalog: the feature catalog (labels and templates).
+        values: the enterprise's feature values.
+        top: how many reasons.
+        effect_zh: the words for a negative and a positive contribution.
+        amounts: say how many points, as "（降低评分12分）"; else only the direction.
+    """
+    ranked = sorted(points.items(), key=lambda kv: -abs(kv[1]))[:top]
     reasons = []
     for name, pts in ranked:
         feature = catalog.feature(name)
-        direction = "降低" if pts < 0 else "提高"
+        effect = effect_zh[0] if pts < 0 else effect_zh[1]
+        suffix = f"（{effect}{abs(pts):.0f}分）" if amounts else f"（{effect}）"
         reasons.append(
             Reason(
                 feature=name,
                 label_zh=feature.label_zh,
                 value=None if _missing(values.get(name)) else values.get(name),
                 points=round(pts, 1),
-                text_zh=f"{render(feature, values)}（{direction}评分{abs(pts):.0f}分）",
+                text_zh=render(feature, values) + suffix,
             )
         )
-    return reasons, float(base[0]), per_feature
+    return reasons
+
+
+def explain(
+    scorer: Scorer, catalog: Catalog, values: dict[str, Any], x_row: np.ndarray, *, top: int = 5
+) -> tuple[list[Reason], float, dict[str, float]]:
+    """(top reasons by absolute points, base points, points of every model feature) for one row."""
+    points, base = scorer.contributions(x_row.reshape(1, -1))
+    per_feature = {name: float(points[0, j]) for j, name in enumerate(scorer.config.features)}
+    return reasons_from(per_feature, catalog, values, top=top), float(base[0]), per_feature

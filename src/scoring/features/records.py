@@ -46,13 +46,7 @@ def _day(value: object) -> str:
     return str(pd.Timestamp(value).date())
 
 
-def record_status(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, uscc: str, as_of: dt.date) -> pd.DataFrame:
-    """Every event record of ``uscc`` dated before ``as_of``: whether it counts, and why.
-
-    Reads records dated before ``as_of`` and objections raised or resolved before it. Columns:
-    table, record_id, date, description, counts, status, reason_zh. Monthly records (tax,
-    utilities, insurance, housing fund) are summarised one line per table.
-    """
+def _event_records_sql(catalog: Catalog, as_of: dt.date, *, where: str) -> str:
     a = f"DATE '{as_of}'"
     repairs = {src.table: src for src in catalog.sources.values() if src.repaired_from}
     parts = []
@@ -62,19 +56,22 @@ def record_status(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, uscc: str
         repaired = repaired_sql(src, a) if src else "false"
         repaired_on = f"CAST({src.repaired_from} AS VARCHAR)" if src else "NULL"
         parts.append(
-            f"""SELECT '{table}' AS "table", CAST({key} AS VARCHAR) AS record_id, {date_col} AS date,
-                       {describe.replace("AS_OF", a)} AS description, {repaired} AS repaired, {repaired_on} AS repaired_on
-                FROM {table} WHERE uscc = $uscc AND {date_col} < {a}"""
+            f"""SELECT * FROM (
+                    SELECT '{table}' AS "table", uscc, CAST({key} AS VARCHAR) AS record_id, {date_col} AS date,
+                           {describe.replace("AS_OF", a)} AS description, {repaired} AS repaired,
+                           {repaired_on} AS repaired_on
+                    FROM {table} WHERE {date_col} < {a}) r WHERE {where}"""
         )
-    records = con.execute(" UNION ALL ".join(parts) + ' ORDER BY date, "table"', {"uscc": uscc}).df()
-    objections = con.execute(
-        f"""SELECT record_table, record_id, raised_date, resolved_date, result FROM objections
-            WHERE uscc = $uscc AND raised_date < {a} ORDER BY raised_date""",
-        {"uscc": uscc},
-    ).df()
+    return " UNION ALL ".join(parts)
+
+
+def _classify(records: pd.DataFrame, objections: pd.DataFrame, catalog: Catalog, as_of: dt.date) -> pd.DataFrame:
+    """Add counts, status and reason_zh to event records, given the objections raised before ``as_of``."""
     status, reasons, counts = [], [], []
+    by_record = {key: group for key, group in objections.groupby(["record_table", "record_id"])}
+    none = objections.iloc[0:0]
     for row in records.itertuples(index=False):
-        obj = objections[(objections["record_table"] == row.table) & (objections["record_id"] == row.record_id)]
+        obj = by_record.get((row.table, row.record_id), none)
         resolved = obj[obj["resolved_date"].notna() & (pd.to_datetime(obj["resolved_date"]) < pd.Timestamp(as_of))]
         open_ = obj[~obj.index.isin(resolved.index)]
         if row.repaired:
@@ -102,6 +99,52 @@ def record_status(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, uscc: str
     records = records.drop(columns=["repaired", "repaired_on"])
     records["counts"] = pd.Series(counts, dtype=bool, index=records.index)
     records["status"], records["reason_zh"] = status, reasons
+    return records
+
+
+def record_exceptions(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt.date) -> pd.DataFrame:
+    """Every enterprise's event records, dated before ``as_of``, that do not simply count.
+
+    Those repaired (信用修复), deleted after an objection, or under an open objection (异议) as of
+    ``as_of``: what a decision made on that date must say it excluded or found disputed. Reads
+    the same records and objections as :func:`record_status`, for all enterprises at once.
+    Columns: uscc, table, record_id, date, description, counts, status, reason_zh.
+    """
+    a = f"DATE '{as_of}'"
+    objected = (
+        f'EXISTS (SELECT 1 FROM objections o WHERE o.uscc = r.uscc AND o.record_table = r."table" '
+        f"AND o.record_id = r.record_id "
+        f"AND o.raised_date < {a})"
+    )
+    records = con.execute(
+        _event_records_sql(catalog, as_of, where=f"repaired OR {objected}") + ' ORDER BY uscc, date, "table"'
+    ).df()
+    objections = con.execute(
+        f"""SELECT record_table, record_id, raised_date, resolved_date, result FROM objections
+            WHERE raised_date < {a} ORDER BY raised_date"""
+    ).df()
+    out = _classify(records, objections, catalog, as_of)
+    return out[out["status"] != "counts"].reset_index(drop=True)
+
+
+def record_status(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, uscc: str, as_of: dt.date) -> pd.DataFrame:
+    """Every event record of ``uscc`` dated before ``as_of``: whether it counts, and why.
+
+    Reads records dated before ``as_of`` and objections raised or resolved before it. Columns:
+    table, record_id, date, description, counts, status, reason_zh. Monthly records (tax,
+    utilities, insurance, housing fund) are summarised one line per table.
+    """
+    a = f"DATE '{as_of}'"
+    records = con.execute(
+        _event_records_sql(catalog, as_of, where="uscc = $uscc") + ' ORDER BY date, "table"', {"uscc": uscc}
+    ).df()
+    records = records.drop(columns=["uscc"])
+    objections = con.execute(
+        f"""SELECT record_table, record_id, raised_date, resolved_date, result FROM objections
+            WHERE uscc = $uscc AND raised_date < {a} ORDER BY raised_date""",
+        {"uscc": uscc},
+    ).df()
+    records = _classify(records, objections, catalog, as_of)
     monthly = []
     for table in ("tax_monthly", "utility_monthly", "social_insurance_monthly", "housing_fund_monthly"):
         date_col = schema.TABLES[table].date_column or ""

@@ -96,6 +96,19 @@ def encode_matrix(frame: pd.DataFrame, features: list[str], categories: dict[str
     return out
 
 
+def encode_values(values: dict[str, Any], features: list[str], categories: dict[str, list[str]]) -> np.ndarray:
+    """One row of values as a 1 x k matrix by :func:`encode_matrix`'s rules, without a DataFrame."""
+    row = np.empty((1, len(features)), dtype=np.float64)
+    for j, name in enumerate(features):
+        v = values.get(name)
+        cats = categories.get(name)
+        if cats is not None:
+            row[0, j] = cats.index(v) if v in cats else np.nan
+        else:
+            row[0, j] = np.nan if v is None else float(v)
+    return row
+
+
 class Scorer:
     """Applies a booster and its config to feature rows. Built once per model version."""
 
@@ -116,15 +129,7 @@ class Scorer:
 
     def vector(self, values: dict[str, Any]) -> np.ndarray:
         """One enterprise's values as a 1 x k matrix, without building a DataFrame (the hot path)."""
-        row = np.empty((1, len(self.config.features)), dtype=np.float64)
-        for j, name in enumerate(self.config.features):
-            v = values.get(name)
-            cats = self.config.categories.get(name)
-            if cats is not None:
-                row[0, j] = cats.index(v) if v in cats else np.nan
-            else:
-                row[0, j] = np.nan if v is None else float(v)
-        return row
+        return encode_values(values, self.config.features, self.config.categories)
 
     # ------------------------------------------------------------------ outputs
     def margin(self, x: np.ndarray) -> np.ndarray:
@@ -156,9 +161,8 @@ class Scorer:
                 hits.append(rule)
         return hits
 
-    def decide(self, x: np.ndarray) -> pd.DataFrame:
-        """Probability, score, model grade and final grade (after overrides) per row."""
-        logit = self.logit(x)
+    def decide_logit(self, logit: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(probability, score, model grade, final grade after overrides) from calibrated log-odds."""
         prob = 1.0 / (1.0 + np.exp(-logit))
         score = self.score_from_logit(logit)
         model_grade = self.grades(score)
@@ -169,7 +173,26 @@ class Scorer:
             hit = np.nan_to_num(col) > 0
             worse = np.array([order.index(g) < order.index(rule.grade) for g in final], dtype=bool)
             final[hit & worse] = rule.grade
+        return prob, score, model_grade, final
+
+    def decide(self, x: np.ndarray) -> pd.DataFrame:
+        """Probability, score, model grade and final grade (after overrides) per row."""
+        prob, score, model_grade, final = self.decide_logit(self.logit(x), x)
         return pd.DataFrame({"probability": prob, "score": score, "model_grade": model_grade, "grade": final})
+
+    def explained(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Decide and explain with one TreeSHAP pass (the serving path).
+
+        The contributions sum to the margin, so one ``pred_contrib`` call gives both. Returns
+        (probability, score, model grade, final grade, per-feature points, base points).
+        """
+        raw = np.asarray(self.booster.predict(x, pred_contrib=True))
+        c, s = self.config.calibration, self.config.score
+        logit = c.intercept + c.slope * raw.sum(axis=1)
+        prob, score, model_grade, final = self.decide_logit(logit, x)
+        points = -s.factor * c.slope * raw[:, :-1]
+        base = s.offset - s.factor * (c.intercept + c.slope * raw[:, -1])
+        return prob, score, model_grade, final, points, base
 
     def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """TreeSHAP from the booster, in score points: (per-feature points, base points).
@@ -212,6 +235,14 @@ class AmountScorer:
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         return encode_matrix(frame, self.config.features, self.config.categories)
+
+    def vector(self, values: dict[str, Any]) -> np.ndarray:
+        return encode_values(values, self.config.features, self.config.categories)
+
+    def explained(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(amount in CNY, per-feature TreeSHAP on the log scale, base) from one TreeSHAP pass."""
+        raw = np.asarray(self.booster.predict(x, pred_contrib=True))
+        return np.exp(raw.sum(axis=1)), raw[:, :-1], raw[:, -1]
 
     def log_amount(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.booster.predict(x))

@@ -13,12 +13,13 @@ from pathlib import Path
 import mlflow
 from mlflow import MlflowClient
 
-from scoring.registry.scorer import Scorer, ScorerConfig
+from scoring.registry.scorer import AmountConfig, AmountScorer, Scorer, ScorerConfig
 from scoring.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CONFIG_KEY = "scorer_config"
+AMOUNT_KEY = "amount_config"
 
 
 def configure(settings: Settings) -> MlflowClient:
@@ -43,29 +44,68 @@ def ensure_experiment(settings: Settings, name: str) -> str:
 
 @dataclass
 class LoadedModel:
-    """A registered model version loaded for scoring."""
+    """A registered model version loaded for scoring: the native booster behind a scorer."""
 
     name: str
     version: str
     alias: str | None
     run_id: str | None
-    scorer: Scorer
+    scorer: Scorer | AmountScorer
+    signature: list[str] | None = None
+    model_card: str | None = None
 
     @property
-    def config(self) -> ScorerConfig:
+    def config(self) -> ScorerConfig | AmountConfig:
         return self.scorer.config
+
+    @property
+    def lineage(self) -> dict:
+        return dict(self.scorer.config.lineage)
+
+
+def load_scorer(name: str, version: str, *, alias: str | None = None, card: bool = False) -> LoadedModel:
+    """Load one registered version: the native booster and the config stored with it.
+
+    A credit evaluation or default model comes back with a :class:`Scorer`, the amount model with
+    an :class:`AmountScorer`. With ``card`` the run's model card (model_card.md) is read too.
+    """
+    uri = f"models:/{name}/{version}"
+    info = mlflow.models.get_model_info(uri)
+    meta = info.metadata or {}
+    booster = mlflow.lightgbm.load_model(uri)
+    scorer: Scorer | AmountScorer
+    if CONFIG_KEY in meta:
+        scorer = Scorer(booster, ScorerConfig.model_validate(meta[CONFIG_KEY]))
+    elif AMOUNT_KEY in meta:
+        scorer = AmountScorer(booster, AmountConfig.model_validate(meta[AMOUNT_KEY]))
+    else:
+        raise ValueError(f"{uri} carries no scorer config: it was not registered by `scoring train`")
+    mv = MlflowClient().get_model_version(name, version)
+    signature = [str(c.name) for c in info.signature.inputs.inputs] if info.signature else None
+    text = None
+    if card and mv.run_id:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="model_card.md")
+            text = Path(path).read_text(encoding="utf-8")
+        except Exception as exc:  # a card is documentation: its absence does not stop scoring
+            log.warning("no model card for %s: %s", uri, exc)
+    return LoadedModel(
+        name=name,
+        version=str(version),
+        alias=alias,
+        run_id=mv.run_id,
+        scorer=scorer,
+        signature=signature,
+        model_card=text,
+    )
 
 
 def load_version(name: str, version: str, alias: str | None = None) -> LoadedModel:
-    """Load one registered version: the native booster and the scorer config stored with it."""
-    uri = f"models:/{name}/{version}"
-    info = mlflow.models.get_model_info(uri)
-    if not info.metadata or CONFIG_KEY not in info.metadata:
-        raise ValueError(f"{uri} carries no scorer config: it was not registered by `scoring train`")
-    config = ScorerConfig.model_validate(info.metadata[CONFIG_KEY])
-    booster = mlflow.lightgbm.load_model(uri)
-    mv = MlflowClient().get_model_version(name, version)
-    return LoadedModel(name=name, version=str(version), alias=alias, run_id=mv.run_id, scorer=Scorer(booster, config))
+    """Load one registered credit evaluation or default model version (a :class:`Scorer`)."""
+    loaded = load_scorer(name, version, alias=alias)
+    if not isinstance(loaded.scorer, Scorer):
+        raise ValueError(f"models:/{name}/{version} is an amount model, not a scorer")
+    return loaded
 
 
 def resolve_alias(name: str, alias: str) -> str:

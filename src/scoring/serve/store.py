@@ -1,8 +1,13 @@
-"""The decision store (SQLAlchemy: a SQLite file by default, PostgreSQL by URL) and API keys.
+"""The decision store (SQLAlchemy: a SQLite file by default, PostgreSQL by URL): keys, consents, audit log.
 
-Decisions are only ever inserted: nothing here updates or deletes one. API keys are stored as
-SHA-256 hashes; the key itself is shown once, when it is created. (A plain hash suffices
-because keys are 192-bit random tokens, not passwords a person chose.)
+Every decision, refusal, outcome report and consent change is appended to ``audit_log`` with a
+hash chain: each row's hash covers its own content and the previous row's hash, and
+``audit_head`` holds the last sequence number and hash. A changed row breaks its own hash; a
+deleted row leaves a gap in the sequence (or, at the end, disagrees with the head). Nothing here
+updates or deletes an audit row.
+
+API keys are stored as SHA-256 hashes; the key itself is shown once, when it is created. (A plain
+hash suffices because keys are 192-bit random tokens, not passwords a person chose.)
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import threading
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -29,27 +37,67 @@ api_keys = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("bank_id", sa.String(32)),
     sa.Column("label", sa.String(200)),
+    sa.Column("rate_per_minute", sa.Integer),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )
 
-decisions = sa.Table(
-    "decisions",
+consents = sa.Table(
+    "consents",
     metadata,
-    sa.Column("decision_id", sa.String(36), primary_key=True),
+    sa.Column("consent_id", sa.String(36), primary_key=True),
+    sa.Column("uscc", sa.String(18), nullable=False),
+    sa.Column("bank_id", sa.String(32), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("granted_on", sa.Date, nullable=False),
+    sa.Column("expires_on", sa.Date, nullable=False),
+    sa.Column("evidence", sa.String(200)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_consents_lookup", "uscc", "bank_id", "purpose"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
     sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("uscc", sa.String(18), nullable=False, index=True),
-    sa.Column("as_of", sa.Date, nullable=False),
-    sa.Column("model_name", sa.String(100), nullable=False),
-    sa.Column("model_version", sa.String(20), nullable=False),
-    sa.Column("key_id", sa.String(32), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("bank_id", sa.String(32)),
-    sa.Column("grade", sa.String(2), nullable=False),
-    sa.Column("score", sa.Integer, nullable=False),
-    sa.Column("inputs", sa.Text, nullable=False),
-    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),  # ISO text: hashed as stored, on any backend
+    sa.Column("uscc", sa.String(18), index=True),
+    sa.Column("key_id", sa.String(32)),
+    sa.Column("role", sa.String(16)),
+    sa.Column("bank_id", sa.String(32), index=True),
+    sa.Column("ref_id", sa.String(36), index=True),  # an outcome's decision, a consent change's consent
+    sa.Column("idem_key", sa.String(120), unique=True),  # an outcome's (decision, report date)
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+GENESIS = "0" * 64
+DECISION_KINDS = ("evaluation", "pre_credit")
+_HASHED = (
+    "seq",
+    "event_id",
+    "kind",
+    "created_at",
+    "uscc",
+    "key_id",
+    "role",
+    "bank_id",
+    "ref_id",
+    "idem_key",
+    "payload",
 )
 
 
@@ -60,22 +108,47 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+class Purpose(StrEnum):
+    """What an enterprise authorized a bank for (授权用途)."""
+
+    PRE_CREDIT = "pre_credit"  # 信易贷预授信
+    EVALUATION = "evaluation"  # 查询公共信用综合评价
+
+
 @dataclass(frozen=True)
 class ApiKey:
     key_id: str
     role: Role
     bank_id: str | None
     label: str | None
+    rate_per_minute: int | None = None
 
 
 def engine_for(url: str) -> sa.Engine:
-    """An engine for the decision store, creating the SQLite folder and the tables."""
+    """An engine for the decision store, creating the SQLite folder, the tables and the chain head."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_con: Any, _: Any) -> None:
+            # WAL lets readers go on while one writer appends; NORMAL syncs at checkpoints, which
+            # in WAL mode loses no committed row on a process crash (only on power loss)
+            cur = dbapi_con.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     metadata.create_all(engine)
+    with engine.begin() as con:
+        if con.execute(sa.select(audit_head.c.id)).first() is None:
+            try:
+                with con.begin_nested():
+                    con.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+            except sa.exc.IntegrityError:  # another process created it first
+                pass
     return engine
 
 
@@ -83,14 +156,30 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# ---------------------------------------------------------------------------- API keys
 def create_key(
-    engine: sa.Engine, *, role: Role, bank_id: str | None = None, label: str | None = None
+    engine: sa.Engine,
+    *,
+    role: Role,
+    bank_id: str | None = None,
+    label: str | None = None,
+    rate_per_minute: int | None = None,
 ) -> tuple[str, ApiKey]:
     """A new API key: (the secret, shown once; its record)."""
     if role == Role.BANK and not bank_id:
         raise ValueError("a bank key needs the bank id (--bank-id)")
+    if role != Role.BANK and bank_id:
+        raise ValueError(f"only bank keys carry a bank id, not {role} keys")
+    if rate_per_minute is not None and rate_per_minute <= 0:
+        raise ValueError("rate_per_minute must be positive")
     secret = "sk_" + secrets.token_urlsafe(24)
-    record = ApiKey(key_id=uuid.uuid4().hex[:12], role=role, bank_id=bank_id, label=label)
+    record = ApiKey(
+        key_id=uuid.uuid4().hex[:12], role=role, bank_id=bank_id, label=label, rate_per_minute=rate_per_minute
+    )
     with engine.begin() as con:
         con.execute(
             api_keys.insert().values(
@@ -99,7 +188,8 @@ def create_key(
                 role=role.value,
                 bank_id=bank_id,
                 label=label,
-                created_at=dt.datetime.now(dt.UTC),
+                rate_per_minute=rate_per_minute,
+                created_at=_now(),
             )
         )
     return secret, record
@@ -113,7 +203,13 @@ def authenticate(engine: sa.Engine, secret: str) -> ApiKey | None:
         ).first()
     if row is None:
         return None
-    return ApiKey(key_id=row.key_id, role=Role(row.role), bank_id=row.bank_id, label=row.label)
+    return ApiKey(
+        key_id=row.key_id,
+        role=Role(row.role),
+        bank_id=row.bank_id,
+        label=row.label,
+        rate_per_minute=row.rate_per_minute,
+    )
 
 
 def revoke_key(engine: sa.Engine, key_id: str) -> bool:
@@ -121,7 +217,7 @@ def revoke_key(engine: sa.Engine, key_id: str) -> bool:
         done = con.execute(
             api_keys.update()
             .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=dt.datetime.now(dt.UTC))
+            .values(revoked_at=_now())
         )
     return bool(done.rowcount)
 
@@ -132,32 +228,306 @@ def list_keys(engine: sa.Engine) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "key_hash"} for r in rows]
 
 
-def record_decision(
-    engine: sa.Engine, *, kind: str, key: ApiKey, response: dict[str, Any], inputs: dict[str, Any]
-) -> None:
-    """Append one decision (its full response and the inputs it was made on)."""
-    with engine.begin() as con:
-        con.execute(
-            decisions.insert().values(
-                decision_id=response["decision_id"],
-                created_at=dt.datetime.now(dt.UTC),
-                kind=kind,
-                uscc=response["uscc"],
-                as_of=dt.date.fromisoformat(str(response["as_of"])),
-                model_name=response["model"]["name"],
-                model_version=response["model"]["version"],
-                key_id=key.key_id,
-                role=key.role.value,
-                bank_id=key.bank_id,
-                grade=response["grade"],
-                score=int(response["score"]),
-                inputs=json.dumps(inputs, ensure_ascii=False, default=str),
-                response=json.dumps(response, ensure_ascii=False, default=str),
-            )
-        )
+# ---------------------------------------------------------------------------- audit log
+def _row_hash(prev: str, row: dict[str, Any]) -> str:
+    body = json.dumps([prev, *(row.get(k) for k in _HASHED)], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _dump(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, default=str, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One audit event to append."""
+
+    kind: str
+    payload: dict[str, Any]
+    key: ApiKey | None = None
+    uscc: str | None = None
+    event_id: str | None = None
+    ref_id: str | None = None
+    idem_key: str | None = None
+
+
+class DuplicateEvent(Exception):
+    """An event with the same idempotency key is already in the log."""
+
+
+# one writer at a time within a process; across processes the UPDATE of the head row is the lock
+# (SQLite's write lock, PostgreSQL's row lock), so the chain has no forks with several workers
+_append_lock = threading.Lock()
+
+
+def append(engine: sa.Engine, events: Sequence[Event]) -> list[str]:
+    """Append events to the audit log in one transaction; their event ids, in order.
+
+    Raises:
+        DuplicateEvent: an event's ``idem_key`` is already in the log (nothing is appended).
+    """
+    with _append_lock, engine.begin() as con:
+        return _append_in(con, events)
+
+
+def _append_in(con: sa.Connection, events: Sequence[Event]) -> list[str]:
+    ids = [e.event_id or str(uuid.uuid4()) for e in events]
+    created = _now().isoformat(timespec="microseconds")
+    # take the write lock first, then read the head under it
+    con.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq))
+    head = con.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+    seq, prev = int(head.seq), str(head.hash)
+    rows = []
+    for event, event_id in zip(events, ids, strict=True):
+        seq += 1
+        row = {
+            "seq": seq,
+            "event_id": event_id,
+            "kind": event.kind,
+            "created_at": created,
+            "uscc": event.uscc,
+            "key_id": event.key.key_id if event.key else None,
+            "role": event.key.role.value if event.key else None,
+            "bank_id": event.key.bank_id if event.key else None,
+            "ref_id": event.ref_id,
+            "idem_key": event.idem_key,
+            "payload": _dump(event.payload),
+        }
+        digest = _row_hash(prev, row)
+        rows.append({**row, "prev_hash": prev, "hash": digest})
+        prev = digest
+    try:  # a duplicate aborts the whole transaction: nothing of it is kept
+        con.execute(audit_log.insert(), rows)
+    except sa.exc.IntegrityError as exc:
+        raise DuplicateEvent(str(exc.orig)) from exc
+    con.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+    return ids
+
+
+def _event(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    out["payload"] = json.loads(out["payload"])
+    return out
+
+
+def get_event(engine: sa.Engine, event_id: str, *, kinds: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """One audit event with its payload parsed, or None."""
+    q = sa.select(audit_log).where(audit_log.c.event_id == event_id)
+    if kinds:
+        q = q.where(audit_log.c.kind.in_(kinds))
+    with engine.connect() as con:
+        row = con.execute(q).mappings().first()
+    return _event(row) if row else None
 
 
 def get_decision(engine: sa.Engine, decision_id: str) -> dict[str, Any] | None:
+    return get_event(engine, decision_id, kinds=DECISION_KINDS)
+
+
+def find_idempotent(engine: sa.Engine, idem_key: str) -> dict[str, Any] | None:
     with engine.connect() as con:
-        row = con.execute(sa.select(decisions).where(decisions.c.decision_id == decision_id)).mappings().first()
+        row = con.execute(sa.select(audit_log).where(audit_log.c.idem_key == idem_key)).mappings().first()
+    return _event(row) if row else None
+
+
+def events(
+    engine: sa.Engine,
+    *,
+    kinds: Sequence[str] | None = None,
+    ref_id: str | None = None,
+    bank_id: str | None = None,
+    uscc: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Audit events, newest first, filtered."""
+    q = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
+    if kinds:
+        q = q.where(audit_log.c.kind.in_(kinds))
+    if ref_id:
+        q = q.where(audit_log.c.ref_id == ref_id)
+    if bank_id:
+        q = q.where(audit_log.c.bank_id == bank_id)
+    if uscc:
+        q = q.where(audit_log.c.uscc == uscc)
+    with engine.connect() as con:
+        return [_event(r) for r in con.execute(q).mappings()]
+
+
+@dataclass
+class ChainReport:
+    rows: int
+    head_seq: int
+    problems: list[str]
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def _ordered(engine: sa.Engine, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    last = 0
+    while True:
+        with engine.connect() as con:
+            rows = (
+                con.execute(sa.select(audit_log).where(audit_log.c.seq > last).order_by(audit_log.c.seq).limit(batch))
+                .mappings()
+                .all()
+            )
+        if not rows:
+            return
+        yield from (dict(r) for r in rows)
+        last = int(rows[-1]["seq"])
+
+
+def verify_chain(engine: sa.Engine, *, max_problems: int = 50) -> ChainReport:
+    """Recompute the chain: every row's hash, the links, the sequence and the head."""
+    problems: list[str] = []
+    prev, expected, n = GENESIS, 1, 0
+    for row in _ordered(engine):
+        n += 1
+        seq = int(row["seq"])
+        if seq != expected:
+            problems.append(f"rows {expected}..{seq - 1} are missing (deleted)")
+        if row["prev_hash"] != prev:
+            problems.append(f"row {seq} ({row['event_id']}): does not link to the row before it")
+        if _row_hash(row["prev_hash"], row) != row["hash"]:
+            problems.append(f"row {seq} ({row['event_id']}): its content does not match its hash (changed)")
+        prev, expected = row["hash"], seq + 1
+        if len(problems) >= max_problems:
+            break
+    with engine.connect() as con:
+        head = con.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+    if len(problems) < max_problems:
+        if int(head.seq) != expected - 1:
+            problems.append(f"the head says {head.seq} rows, the log ends at {expected - 1} (rows deleted at the end)")
+        elif head.hash != prev:
+            problems.append("the head's hash differs from the last row's")
+    return ChainReport(rows=n, head_seq=int(head.seq), problems=problems)
+
+
+# ---------------------------------------------------------------------------- consents
+def grant_consent(
+    engine: sa.Engine,
+    *,
+    uscc: str,
+    bank_id: str,
+    purpose: Purpose,
+    granted_on: dt.date,
+    expires_on: dt.date,
+    evidence: str | None,
+    created_by: str,
+    key: ApiKey | None = None,
+) -> dict[str, Any]:
+    """Record an enterprise's authorization of a bank for a purpose (and audit it)."""
+    if expires_on <= granted_on:
+        raise ValueError(f"expires_on {expires_on} must be after granted_on {granted_on}")
+    record = {
+        "consent_id": str(uuid.uuid4()),
+        "uscc": uscc,
+        "bank_id": bank_id,
+        "purpose": purpose.value,
+        "granted_on": granted_on,
+        "expires_on": expires_on,
+        "evidence": evidence,
+        "created_at": _now(),
+        "created_by": created_by,
+        "revoked_at": None,
+    }
+    with _append_lock, engine.begin() as con:
+        con.execute(consents.insert().values(**record))
+        _append_in(
+            con, [Event(kind="consent_granted", payload=record, key=key, uscc=uscc, ref_id=str(record["consent_id"]))]
+        )
+    return record
+
+
+def revoke_consent(engine: sa.Engine, consent_id: str, *, by: str, key: ApiKey | None = None) -> dict[str, Any] | None:
+    """Revoke a consent from now on; the revoked record, or None when there is no live consent of that id."""
+    with _append_lock, engine.begin() as con:
+        done = con.execute(
+            consents.update()
+            .where(consents.c.consent_id == consent_id, consents.c.revoked_at.is_(None))
+            .values(revoked_at=_now())
+        )
+        if not done.rowcount:
+            return None
+        row = dict(con.execute(sa.select(consents).where(consents.c.consent_id == consent_id)).mappings().one())
+        event = Event(kind="consent_revoked", payload={**row, "by": by}, key=key, uscc=row["uscc"], ref_id=consent_id)
+        _append_in(con, [event])
+    return row
+
+
+def list_consents(
+    engine: sa.Engine, *, uscc: str | None = None, bank_id: str | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    q = sa.select(consents).order_by(consents.c.created_at.desc()).limit(limit)
+    if uscc:
+        q = q.where(consents.c.uscc == uscc)
+    if bank_id:
+        q = q.where(consents.c.bank_id == bank_id)
+    with engine.connect() as con:
+        return [dict(r) for r in con.execute(q).mappings()]
+
+
+def live_consent(
+    engine: sa.Engine, *, uscc: str, bank_id: str, purposes: Sequence[Purpose], on: dt.date
+) -> dict[str, Any] | None:
+    """The unrevoked consent in force on ``on`` that expires last, for any of ``purposes``; else None."""
+    with engine.connect() as con:
+        row = (
+            con.execute(
+                sa.select(consents)
+                .where(
+                    consents.c.uscc == uscc,
+                    consents.c.bank_id == bank_id,
+                    consents.c.purpose.in_([p.value for p in purposes]),
+                    consents.c.revoked_at.is_(None),
+                    consents.c.granted_on <= on,
+                    consents.c.expires_on > on,
+                )
+                .order_by(consents.c.expires_on.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
+
+
+# ---------------------------------------------------------------------------- outcomes
+LOAN_COLUMNS = (
+    "loan_id",
+    "uscc",
+    "bank_id",
+    "start_date",
+    "term_months",
+    "maturity_date",
+    "amount",
+    "max_dpd",
+    "dpd90_date",
+    "settled_date",
+    "status",
+)
+
+
+def reported_loans(engine: sa.Engine) -> pd.DataFrame:
+    """Every reported loan at its latest report date, in the warehouse's ``loans`` format.
+
+    The file this makes is ingested like any platform file (the loan id is the key, so a later
+    report replaces an earlier one), and the pre-credit models retrain on it.
+    """
+    with engine.connect() as con:
+        rows = con.execute(
+            sa.select(audit_log.c.bank_id, audit_log.c.uscc, audit_log.c.payload).where(audit_log.c.kind == "outcome")
+        ).all()
+    records = []
+    for bank_id, uscc, payload in rows:
+        report = json.loads(payload)["report"]
+        records.append({**report, "bank_id": bank_id, "uscc": uscc})
+    if not records:
+        return pd.DataFrame(columns=list(LOAN_COLUMNS))
+    frame = pd.DataFrame.from_records(records).sort_values(["loan_id", "report_date"])
+    frame = frame.drop_duplicates(["bank_id", "loan_id"], keep="last")
+    for col in ("start_date", "maturity_date", "dpd90_date", "settled_date"):
+        frame[col] = pd.to_datetime(frame[col]).dt.date
+    return frame[list(LOAN_COLUMNS)].reset_index(drop=True)

@@ -26,7 +26,8 @@ import pandas as pd
 
 from scoring.data.ingest import connect, extract_date_of
 from scoring.features.catalog import load_catalog
-from scoring.registry.scorer import AmountConfig, AmountScorer, Scorer, ScorerConfig
+from scoring.registry.scorer import AmountScorer, Scorer
+from scoring.registry.store import load_scorer
 from scoring.settings import Settings
 from scoring.training.metrics import grade_table
 from scoring.training.report import amount_metrics, grades_ordered, psi
@@ -81,17 +82,10 @@ def _version(client: Any, name: str, alias: str) -> str | None:
 
 
 def _load(name: str, version: str) -> Scorer | AmountScorer:
-    import mlflow
-
-    uri = f"models:/{name}/{version}"
-    info = mlflow.models.get_model_info(uri)
-    meta = info.metadata or {}
-    booster = mlflow.lightgbm.load_model(uri)
-    if "scorer_config" in meta:
-        return Scorer(booster, ScorerConfig.model_validate(meta["scorer_config"]))
-    if "amount_config" in meta:
-        return AmountScorer(booster, AmountConfig.model_validate(meta["amount_config"]))
-    raise PromotionError(f"{uri} carries no scorer config: it was not registered by `scoring train`")
+    try:
+        return load_scorer(name, version).scorer
+    except ValueError as exc:
+        raise PromotionError(str(exc)) from exc
 
 
 def test_data(settings: Settings, model: str) -> tuple[pd.DataFrame, str]:

@@ -1,0 +1,143 @@
+"""Plain ASGI middleware: the body-size limit (chunked bodies too) and Prometheus request metrics.
+
+Written as raw ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware
+wraps every response in a stream, which costs a noticeable share of a 2 ms request.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def error_body(code: str, zh: str, en: str, field: str | None = None) -> bytes:
+    body = {"error": {"code": code, "message_zh": zh, "message_en": en, "field": field}}
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+async def send_error(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuse a body over the limit with 413, whether it declares its length or comes chunked.
+
+    The body is read before the app sees it (up to the limit), so a chunked body that grows
+    past the limit is refused as soon as it does, and the app never reads a partial body.
+    """
+
+    def __init__(self, app: ASGIApp, *, default: int, per_path: dict[str, int]):
+        self.app, self.default, self.per_path = app, default, per_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.per_path.get(scope["path"], self.default)
+        too_large = error_body(
+            "body_too_large", f"请求体超过{limit}字节", f"request body over {limit} bytes", field=None
+        )
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await send_error(send, 413, too_large, [(b"connection", b"close")])
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await send_error(send, 413, too_large, [(b"connection", b"close")])
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "scoring_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "scoring_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "scoring_decisions", "decisions made", ["kind", "grade", "decision"], registry=self.registry
+        )
+        self.model = Gauge(
+            "scoring_model_info", "the model versions being served (1)", ["name", "version"], registry=self.registry
+        )
+        self.registry_up = Gauge(
+            "scoring_registry_reachable", "1 when the last registry check succeeded", registry=self.registry
+        )
+
+
+class RequestMetrics:
+    """Count every request and time it, labelled by its route template (not the raw path)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.latency.labels(template).observe(time.perf_counter() - started)

@@ -1,0 +1,168 @@
+"""The decision store on SQLite and on a real PostgreSQL server: hash chain, consents, keys."""
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from scoring.serve.store import (
+    DuplicateEvent,
+    Event,
+    Purpose,
+    Role,
+    append,
+    authenticate,
+    create_key,
+    engine_for,
+    get_decision,
+    grant_consent,
+    live_consent,
+    revoke_consent,
+    verify_chain,
+)
+
+USCC = "91320100748204660Q"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path: Path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = engine_for(url)
+    if request.param == "postgresql":  # a clean store per test on the session's server
+        from scoring.serve.store import metadata
+
+        metadata.drop_all(engine)
+        engine.dispose()
+        engine = engine_for(url)
+    yield engine
+    engine.dispose()
+
+
+def _fill(engine: sa.Engine, n: int = 12) -> list[str]:
+    _, key = create_key(engine, role=Role.BANK, bank_id="B1")
+    return append(engine, [Event(kind="evaluation", payload={"i": i, "score": 600 + i}, key=key, uscc=USCC) for i in range(n)])
+
+
+def test_an_untouched_chain_verifies(engine) -> None:
+    ids = _fill(engine)
+    report = verify_chain(engine)
+    assert report.intact and report.rows == len(ids) == report.head_seq
+    assert get_decision(engine, ids[3])["payload"] == {"i": 3, "score": 603}
+
+
+def test_a_changed_row_is_detected(engine) -> None:
+    ids = _fill(engine)
+    with engine.begin() as con:
+        con.execute(sa.text("UPDATE audit_log SET payload = :p WHERE event_id = :e"), {"p": '{"i":5,"score":999}', "e": ids[5]})
+    report = verify_chain(engine)
+    assert not report.intact and any("row 6" in p and "changed" in p for p in report.problems)
+
+
+def test_a_rehashed_row_still_breaks_the_next_link(engine) -> None:
+    """Someone who rewrites a row and its hash breaks the link of the row after it."""
+    ids = _fill(engine)
+    with engine.begin() as con:
+        con.execute(sa.text("UPDATE audit_log SET hash = :h WHERE event_id = :e"), {"h": "f" * 64, "e": ids[2]})
+    problems = verify_chain(engine).problems
+    assert any("row 4" in p and "link" in p for p in problems)
+
+
+def test_deleted_rows_are_detected_in_the_middle_and_at_the_end(engine) -> None:
+    ids = _fill(engine)
+    with engine.begin() as con:
+        con.execute(sa.text("DELETE FROM audit_log WHERE event_id = :e"), {"e": ids[4]})
+    assert any("missing" in p for p in verify_chain(engine).problems)
+    with engine.begin() as con:
+        con.execute(sa.text("DELETE FROM audit_log WHERE event_id = :e"), {"e": ids[-1]})
+    assert any("deleted at the end" in p or "missing" in p for p in verify_chain(engine).problems)
+
+
+def test_concurrent_appends_make_one_unbroken_chain(engine) -> None:
+    _, key = create_key(engine, role=Role.ANALYST)
+
+    def work(t: int) -> None:
+        for i in range(25):
+            append(engine, [Event(kind="evaluation", payload={"t": t, "i": i}, key=key, uscc=USCC)])
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report = verify_chain(engine)
+    assert report.intact and report.rows == 150
+
+
+def test_an_idempotency_key_is_stored_once(engine) -> None:
+    event = Event(kind="outcome", payload={"amount": 1}, uscc=USCC, idem_key="d1|2026-06-30")
+    append(engine, [event])
+    with pytest.raises(DuplicateEvent):
+        append(engine, [event])
+    assert verify_chain(engine).rows == 1
+
+
+def test_consent_is_live_only_for_its_bank_purpose_and_dates_until_revoked(engine) -> None:
+    row = grant_consent(
+        engine,
+        uscc=USCC,
+        bank_id="B1",
+        purpose=Purpose.PRE_CREDIT,
+        granted_on=dt.date(2026, 1, 1),
+        expires_on=dt.date(2026, 12, 31),
+        evidence="SQ-1",
+        created_by="test",
+    )
+    on = dt.date(2026, 6, 1)
+    assert live_consent(engine, uscc=USCC, bank_id="B1", purposes=[Purpose.PRE_CREDIT], on=on)
+    assert not live_consent(engine, uscc=USCC, bank_id="B2", purposes=[Purpose.PRE_CREDIT], on=on)
+    assert not live_consent(engine, uscc=USCC, bank_id="B1", purposes=[Purpose.EVALUATION], on=on)
+    assert not live_consent(engine, uscc=USCC, bank_id="B1", purposes=[Purpose.PRE_CREDIT], on=dt.date(2026, 12, 31))
+    assert not live_consent(engine, uscc=USCC, bank_id="B1", purposes=[Purpose.PRE_CREDIT], on=dt.date(2025, 12, 31))
+    assert revoke_consent(engine, row["consent_id"], by="test") is not None
+    assert not live_consent(engine, uscc=USCC, bank_id="B1", purposes=[Purpose.PRE_CREDIT], on=on)
+    assert revoke_consent(engine, row["consent_id"], by="test") is None
+    # both changes are in the audit chain
+    assert verify_chain(engine).rows == 2
+    with pytest.raises(ValueError, match="after granted_on"):
+        grant_consent(
+            engine,
+            uscc=USCC,
+            bank_id="B1",
+            purpose=Purpose.PRE_CREDIT,
+            granted_on=dt.date(2026, 1, 1),
+            expires_on=dt.date(2026, 1, 1),
+            evidence=None,
+            created_by="test",
+        )
+
+
+def test_keys_are_stored_hashed_and_bank_keys_need_a_bank(engine) -> None:
+    secret, record = create_key(engine, role=Role.REGULATOR, label="r")
+    with engine.connect() as con:
+        stored = con.execute(sa.text("SELECT key_hash FROM api_keys WHERE key_id = :k"), {"k": record.key_id}).scalar()
+    assert secret not in stored and len(stored) == 64
+    assert authenticate(engine, secret) == record
+    with pytest.raises(ValueError, match="bank id"):
+        create_key(engine, role=Role.BANK)
+    with pytest.raises(ValueError, match="only bank keys"):
+        create_key(engine, role=Role.ANALYST, bank_id="B1")
+
+
+def test_audit_verify_command_reports_tampering(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    engine = engine_for(url)
+    ids = _fill(engine, 5)
+    env = {"SCORING_DECISION_DB_URL": url, "SCORING_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run([sys.executable, "-m", "scoring.cli", "audit", "verify"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and "intact: 5 rows" in ok.stdout
+    with engine.begin() as con:
+        con.execute(sa.text("DELETE FROM audit_log WHERE event_id = :e"), {"e": ids[1]})
+    bad = subprocess.run([sys.executable, "-m", "scoring.cli", "audit", "verify"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 1 and "missing" in bad.stdout
