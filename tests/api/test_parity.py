@@ -13,7 +13,7 @@ def test_served_features_equal_a_fresh_build_for_the_same_date(client, served) -
         fresh = build_features(con, service.catalog, as_of=online.as_of).set_index("uscc")
     assert len(fresh) == len(online)
     sample = fresh.sample(200, random_state=1)
-    scorer = service.model.scorer
+    scorer = service.models.evaluation.scorer
     for uscc, row in sample.iterrows():
         served_values = online.values(uscc)
         for name in fresh.columns.drop("as_of"):

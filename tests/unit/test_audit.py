@@ -47,7 +47,9 @@ def engine(request, tmp_path: Path):
 
 def _fill(engine: sa.Engine, n: int = 12) -> list[str]:
     _, key = create_key(engine, role=Role.BANK, bank_id="B1")
-    return append(engine, [Event(kind="evaluation", payload={"i": i, "score": 600 + i}, key=key, uscc=USCC) for i in range(n)])
+    return append(
+        engine, [Event(kind="evaluation", payload={"i": i, "score": 600 + i}, key=key, uscc=USCC) for i in range(n)]
+    )
 
 
 def test_an_untouched_chain_verifies(engine) -> None:
@@ -60,7 +62,9 @@ def test_an_untouched_chain_verifies(engine) -> None:
 def test_a_changed_row_is_detected(engine) -> None:
     ids = _fill(engine)
     with engine.begin() as con:
-        con.execute(sa.text("UPDATE audit_log SET payload = :p WHERE event_id = :e"), {"p": '{"i":5,"score":999}', "e": ids[5]})
+        con.execute(
+            sa.text("UPDATE audit_log SET payload = :p WHERE event_id = :e"), {"p": '{"i":5,"score":999}', "e": ids[5]}
+        )
     report = verify_chain(engine)
     assert not report.intact and any("row 6" in p and "changed" in p for p in report.problems)
 
@@ -160,9 +164,13 @@ def test_audit_verify_command_reports_tampering(tmp_path: Path) -> None:
     engine = engine_for(url)
     ids = _fill(engine, 5)
     env = {"SCORING_DECISION_DB_URL": url, "SCORING_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    ok = subprocess.run([sys.executable, "-m", "scoring.cli", "audit", "verify"], capture_output=True, text=True, env=env)
+    ok = subprocess.run(
+        [sys.executable, "-m", "scoring.cli", "audit", "verify"], capture_output=True, text=True, env=env
+    )
     assert ok.returncode == 0 and "intact: 5 rows" in ok.stdout
     with engine.begin() as con:
         con.execute(sa.text("DELETE FROM audit_log WHERE event_id = :e"), {"e": ids[1]})
-    bad = subprocess.run([sys.executable, "-m", "scoring.cli", "audit", "verify"], capture_output=True, text=True, env=env)
+    bad = subprocess.run(
+        [sys.executable, "-m", "scoring.cli", "audit", "verify"], capture_output=True, text=True, env=env
+    )
     assert bad.returncode == 1 and "missing" in bad.stdout
