@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest mlflow-ui lock clean bench-env bench-lock
+.PHONY: install system-deps demo test lint typecheck pytest mlflow-ui lock clean bench-env bench-lock
 
 install: $(STAMP)
 
@@ -17,6 +17,19 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+# The OS packages the tests start (PostgreSQL server for the decision store, Chromium for the console)
+# and the HTTP benchmark's load generator. Needs root and apt-get; without them the tests that need
+# these say they skipped (CI sets SCORING_REQUIRE_SYSTEM_DEPS=1 so that they fail instead).
+SYSTEM_PACKAGES := postgresql wrk
+system-deps:
+	@if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "system-deps: not root or no apt-get; install $(SYSTEM_PACKAGES) yourself"; \
+	elif ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1; then \
+		echo "system-deps: $(SYSTEM_PACKAGES) present"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/scoring demo

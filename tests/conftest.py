@@ -124,6 +124,13 @@ def keys(served) -> Keys:
     )
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip, saying why; in CI (SCORING_REQUIRE_SYSTEM_DEPS=1, set by .ci/run) fail instead."""
+    if os.environ.get("SCORING_REQUIRE_SYSTEM_DEPS") == "1":
+        pytest.fail(f"{reason} (CI requires it: see `make system-deps`)")
+    pytest.skip(reason)
+
+
 def _postgres_bin() -> Path | None:
     found = shutil.which("initdb")
     if found:
@@ -141,7 +148,7 @@ def postgres_url() -> Iterator[str]:
     """
     bin_dir = _postgres_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: the PostgreSQL tests did not run")
+        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found: the PostgreSQL tests did not run")
     # not under pytest's own temp folder: that one is private to the user running the tests
     base = Path(tempfile.mkdtemp(prefix="scoring-pg-"))
     data, sockets = base / "data", base / "sockets"
@@ -153,7 +160,7 @@ def postgres_url() -> Iterator[str]:
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root without a postgres user: the PostgreSQL tests did not run")
+            skip_or_fail("running as root without a postgres user: the PostgreSQL tests did not run")
         for path in (base, sockets):
             os.chown(path, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]

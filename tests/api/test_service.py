@@ -205,7 +205,9 @@ def test_replay_notices_a_changed_input(client, keys, decision_a, served) -> Non
 
     stored = get_decision(engine_for(served.settings.decision_url), decision_a["decision_id"])
     points = stored["payload"]["evaluation"]["shap_points"]
-    numeric = [i for i in stored["payload"]["inputs"] if isinstance(i["value"], (int, float)) and i["feature"] in points]
+    numeric = [
+        i for i in stored["payload"]["inputs"] if isinstance(i["value"], (int, float)) and i["feature"] in points
+    ]
     top = max(numeric, key=lambda i: abs(points[i["feature"]]))
     top["value"] = -1e9 if top["value"] > 0 else 1e9  # far across any split on it
     result = _replay(client.app.state.service, stored)

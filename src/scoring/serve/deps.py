@@ -134,16 +134,18 @@ class ServiceState:
             status.reachable, status.error = True, None
             current = self.models.versions() if self.models else {}
             if {k: v for k, v in wanted.items() if v} == current:
+                status.refused.clear()  # the registry asks for what is served: earlier refusals are moot
                 return False
             label = ", ".join(f"{k} v{v}" for k, v in wanted.items() if v) or "nothing"
             try:
                 candidate = self.registry.load_set(wanted)
                 check_set(candidate, columns=self._columns(), rows=self._known_rows())
             except (ModelCheckError, Exception) as exc:
-                status.refused[label] = f"{type(exc).__name__}: {exc}"
+                # only what the registry asks for now: a refusal of an earlier champion is moot
+                status.refused = {label: f"{type(exc).__name__}: {exc}"}
                 log.error("not serving %s: %s", label, exc)
                 return False
-            status.refused.pop(label, None)
+            status.refused.clear()
             self.models = candidate  # one assignment: a request sees the old set or the new, never a mix
             log.info("serving %s", label)
         for hook in self.on_swap:

@@ -168,13 +168,21 @@ class Registry:
         if evaluation is None:
             raise ModelCheckError(f"no {self.alias} version of {EVALUATION} in the registry")
         default, amount = versions.get(DEFAULT), versions.get(AMOUNT)
-        return ModelSet(
+        models = ModelSet(
             evaluation=self.version(EVALUATION, evaluation, alias=self.alias),
             default=self.version(DEFAULT, default, alias=self.alias) if default else None,
             amount=self.version(AMOUNT, amount, alias=self.alias) if amount else None,
             policy=load_policy(self.policy_path) if default and amount else None,
             loaded_at=dt.datetime.now(dt.UTC),
         )
+        kinds = [(models.evaluation, Scorer), (models.default, Scorer), (models.amount, AmountScorer)]
+        for model, kind in kinds:
+            if model is not None and not isinstance(model.scorer, kind):
+                raise ModelCheckError(
+                    f"{model.name} v{model.version} holds a {type(model.scorer).__name__}, not a {kind.__name__}: "
+                    "a version of another model was registered under this name"
+                )
+        return models
 
 
 def _with_alias(model: LoadedModel, alias: str | None) -> LoadedModel:
