@@ -476,12 +476,20 @@ def predict_table(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="server processes (one per core is usual)")] = 1,
 ) -> None:
     """Serve the API with uvicorn (the champion model and the latest feature snapshot)."""
     import uvicorn
 
     settings = Settings()
-    uvicorn.run("scoring.serve.app:create_app", factory=True, host=host or settings.host, port=port or settings.port)
+    uvicorn.run(
+        "scoring.serve.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 # ---------------------------------------------------------------------------- keys

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=600, description="requests a key may make per minute (per server process), unless the key sets its own"
     )
+    key_cache_seconds: float = Field(
+        default=5.0, description="how long a live API key is remembered: a revoked key is refused at most this late"
+    )
     model_poll_seconds: float = Field(
         default=30.0, description="how often the service asks the registry for a new champion"
     )

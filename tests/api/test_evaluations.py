@@ -106,6 +106,27 @@ def test_a_revoked_key_is_refused(client, served) -> None:
     assert r.status_code == 401
 
 
+def test_a_key_revoked_while_in_use_is_refused_once_the_key_cache_expires(served) -> None:
+    """Live keys are remembered for key_cache_seconds; `scoring keys revoke` (another process) takes effect after."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from scoring.serve.store import Role, create_key
+
+    engine = engine_for(served.settings.decision_url)
+    secret, record = create_key(engine, role=Role.REGULATOR)
+    with TestClient(create_app(served.settings.model_copy(update={"key_cache_seconds": 0.5}))) as c:
+        assert c.get("/v1/models", headers=_auth(secret)).status_code == 200
+        revoke_key(engine, record.key_id)
+        codes = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not codes or codes[-1] != 401):
+            codes.append(c.get("/v1/models", headers=_auth(secret)).status_code)
+            time.sleep(0.05)
+        assert codes[-1] == 401 and set(codes) <= {200, 401}
+
+
 def test_not_ready_without_a_model(tmp_path, analyst_key) -> None:
     from fastapi.testclient import TestClient
 
@@ -126,3 +147,13 @@ def test_openapi_documents_the_endpoint(client) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/evaluations" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_a_body_that_is_not_a_json_object_names_the_fault(client, analyst_key) -> None:
+    for content, headers in (
+        ('{"uscc": "91320100748204660Q"}', {"Content-Type": "text/plain"}),
+        ("[1, 2]", {"Content-Type": "application/json"}),
+    ):
+        r = client.post("/v1/evaluations", content=content, headers={**_auth(analyst_key), **headers})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_body", r.text
+        assert "Content-Type: application/json" in r.json()["error"]["message_en"]

@@ -104,6 +104,31 @@ def test_concurrent_appends_make_one_unbroken_chain(engine) -> None:
     assert report.intact and report.rows == 150
 
 
+def test_a_duplicate_among_concurrent_appends_fails_alone(engine) -> None:
+    """Concurrent appends share transactions (group commit): a duplicate must not take the others down."""
+    append(engine, [Event(kind="outcome", payload={"amount": 1}, uscc=USCC, idem_key="d0|2026-06-30")])
+    start = threading.Barrier(8)
+    failed: list[int] = []
+
+    def work(t: int) -> None:
+        start.wait()
+        for i in range(20):
+            idem = "d0|2026-06-30" if (t, i) == (3, 7) else f"d{t}-{i}|2026-06-30"
+            try:
+                append(engine, [Event(kind="outcome", payload={"t": t, "i": i}, uscc=USCC, idem_key=idem)])
+            except DuplicateEvent:
+                failed.append(t * 100 + i)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report = verify_chain(engine)
+    assert failed == [307]
+    assert report.intact and report.rows == 1 + 8 * 20 - 1
+
+
 def test_an_idempotency_key_is_stored_once(engine) -> None:
     event = Event(kind="outcome", payload={"amount": 1}, uscc=USCC, idem_key="d1|2026-06-30")
     append(engine, [event])

@@ -28,13 +28,25 @@ class OnlineFeatures:
     as_of: dt.date
     frame: pd.DataFrame  # indexed by uscc: every catalog feature, plus name
 
+    def __post_init__(self) -> None:
+        # one row of a DataFrame costs 0.4 ms (`loc` and a Series per call), a tenth of a decision:
+        # the float columns are kept as one matrix and the others (integers, text) as lists, by row number
+        numeric = [c for c in self.frame.columns if pd.api.types.is_float_dtype(self.frame[c].dtype)]
+        self._numeric = numeric
+        self._matrix = self.frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        self._other = {c: self.frame[c].tolist() for c in self.frame.columns if c not in set(numeric)}
+        self._order = list(self.frame.columns)
+        self._rows = {str(u): i for i, u in enumerate(self.frame.index)}
+
     def values(self, uscc: str) -> dict[str, Any] | None:
         """All feature values of one enterprise (NaN for missing), or None when it is not in the snapshot."""
-        try:
-            row = self.frame.loc[uscc]
-        except KeyError:
+        i = self._rows.get(uscc)
+        if i is None:
             return None
-        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+        found = dict(zip(self._numeric, self._matrix[i].tolist(), strict=True))
+        for c, column in self._other.items():
+            found[c] = column[i]
+        return {c: found[c] for c in self._order}
 
     def __len__(self) -> int:
         return len(self.frame)

@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -185,6 +186,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             zh, en, code = f"不允许的字段'{field}'", f"unknown field {field!r}", "unknown_field"
         elif kind == "missing":
             zh, en, code = f"缺少必填字段'{field}'", f"field {field!r} is required", "missing_field"
+        elif field is None and kind in ("model_attributes_type", "dict_type"):
+            zh, en, code = (
+                "请求体应为JSON对象（Content-Type: application/json）",
+                "the body must be a JSON object sent with Content-Type: application/json",
+                "invalid_body",
+            )
         elif kind == "json_invalid":
             zh, en, code, field = "请求体不是合法的JSON", "the body is not valid JSON", "invalid_json", None
         else:
@@ -272,7 +279,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["decisions"],
         responses=_errors(401, 403, 404, 413, 422, 429, 503),
     )
-    def evaluate(body: EvaluationRequest, key: EvaluatorKey, service: ServiceDep) -> EvaluationResponse:
+    def evaluate(body: EvaluationRequest, key: EvaluatorKey, service: ServiceDep) -> Response:
         """公共信用综合评价 of one enterprise: probability, score, grade and the reasons behind them.
 
         A bank needs the enterprise's unexpired authorization for `evaluation` or `pre_credit`.
@@ -300,22 +307,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             warnings=warnings,
         )
         metrics.decisions.labels("evaluation", result.grade, "").inc()
-        return EvaluationResponse(
-            decision_id=decision_id,
-            uscc=body.uscc,
-            name=str(values.get("name", "")),
-            as_of=service.online.as_of,
-            probability=round(result.probability, 6),
-            score=result.score,
-            grade=result.grade,
-            grade_label_zh=result.grade_label_zh,
-            model_grade=result.model_grade,
-            overrides=record["overrides"],
-            base_points=round(result.base_points, 1),
-            reasons=record["reasons"],
-            disputed_records=[RecordPublic(**r) for r in disputed],
-            model=_public(models.evaluation),
-            warnings=warnings,
+        return _json(
+            EvaluationResponse(
+                decision_id=decision_id,
+                uscc=body.uscc,
+                name=str(values.get("name", "")),
+                as_of=service.online.as_of,
+                probability=round(result.probability, 6),
+                score=result.score,
+                grade=result.grade,
+                grade_label_zh=result.grade_label_zh,
+                model_grade=result.model_grade,
+                overrides=record["overrides"],
+                base_points=round(result.base_points, 1),
+                reasons=record["reasons"],
+                disputed_records=[RecordPublic(**r) for r in disputed],
+                model=_public(models.evaluation),
+                warnings=warnings,
+            )
         )
 
     @app.post(
@@ -324,7 +333,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["decisions"],
         responses=_errors(401, 403, 404, 413, 422, 429, 503),
     )
-    def pre_credit(body: PreCreditRequest, key: BankKey, service: ServiceDep) -> PreCreditResponse:
+    def pre_credit(body: PreCreditRequest, key: BankKey, service: ServiceDep) -> Response:
         """信易贷预授信: the limit, approve / refer / decline, the grade, the reasons and every policy step.
 
         Only for an enterprise that has authorized this bank for `pre_credit`, unexpired.
@@ -361,28 +370,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reference=body.reference,
         )
         metrics.decisions.labels("pre_credit", result.evaluation.grade, record["decision"]).inc()
-        return PreCreditResponse(
-            decision_id=decision_id,
-            uscc=body.uscc,
-            name=str(values.get("name", "")),
-            as_of=service.online.as_of,
-            pre_credit_limit=record["pre_credit_limit"],
-            decision=record["decision"],
-            decision_zh=record["decision_zh"],
-            grade=result.evaluation.grade,
-            grade_label_zh=result.evaluation.grade_label_zh,
-            score=result.evaluation.score,
-            probability=round(result.evaluation.probability, 6),
-            default_probability=round(result.default_probability, 6),
-            reasons=record["reasons"],
-            evaluation_reasons=evaluation["reasons"],
-            policy=record["policy"]["name"],
-            policy_version=record["policy"]["version"],
-            policy_steps=record["policy_steps"],
-            disputed_records=[RecordPublic(**r) for r in disputed],
-            models=[_public(m) for m in models.members()],
-            consent_id=str(consent["consent_id"]),
-            warnings=warnings,
+        return _json(
+            PreCreditResponse(
+                decision_id=decision_id,
+                uscc=body.uscc,
+                name=str(values.get("name", "")),
+                as_of=service.online.as_of,
+                pre_credit_limit=record["pre_credit_limit"],
+                decision=record["decision"],
+                decision_zh=record["decision_zh"],
+                grade=result.evaluation.grade,
+                grade_label_zh=result.evaluation.grade_label_zh,
+                score=result.evaluation.score,
+                probability=round(result.evaluation.probability, 6),
+                default_probability=round(result.default_probability, 6),
+                reasons=record["reasons"],
+                evaluation_reasons=evaluation["reasons"],
+                policy=record["policy"]["name"],
+                policy_version=record["policy"]["version"],
+                policy_steps=record["policy_steps"],
+                disputed_records=[RecordPublic(**r) for r in disputed],
+                models=[_public(m) for m in models.members()],
+                consent_id=str(consent["consent_id"]),
+                warnings=warnings,
+            )
         )
 
     @app.post(
@@ -599,6 +610,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _json(body: BaseModel) -> Response:
+    """The response model as JSON, as FastAPI would send it, without its second validation.
+
+    FastAPI dumps a returned model to a dict, validates that dict against the response model
+    again and serialises the result; the model was validated when it was built.
+    """
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
 def _public(model: Any) -> ModelPublic:
     return ModelPublic(name=model.name, version=model.version, alias=model.alias)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -15,6 +17,7 @@ import duckdb
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from scoring.features.catalog import Catalog, load_catalog
 from scoring.features.online import OnlineFeatures, OnlineFeaturesError, load_online
@@ -76,6 +79,37 @@ class RateLimiter:
             return (1.0 - tokens) / per_second
 
 
+class KeyCache:
+    """Live API keys recently authenticated, for ``seconds`` (0: none kept).
+
+    Keys are revoked with `scoring keys revoke`, in another process: a revoked key is refused
+    at most ``seconds`` later. Only live keys are kept (by the secret's hash), at most ``size``.
+    """
+
+    def __init__(self, seconds: float, size: int = 10_000) -> None:
+        self.seconds, self.size = seconds, size
+        self._keys: dict[str, tuple[ApiKey, float]] = {}
+
+    def get(self, secret: str) -> ApiKey | None:
+        if self.seconds <= 0:
+            return None
+        hit = self._keys.get(_digest(secret))
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
+
+    def put(self, secret: str, key: ApiKey) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._keys) >= self.size:
+            self._keys.clear()
+        self._keys[_digest(secret)] = (key, time.monotonic() + self.seconds)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 @dataclass
 class RegistryStatus:
     reachable: bool = True
@@ -98,6 +132,7 @@ class ServiceState:
     registry_status: RegistryStatus = field(default_factory=RegistryStatus)
     problems: list[str] = field(default_factory=list)
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    keys: KeyCache = field(default_factory=lambda: KeyCache(0))
     on_swap: list[Callable[[ModelSet], None]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _swap_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -107,6 +142,7 @@ class ServiceState:
         s = self.settings
         self.problems = []
         self.engine = engine_for(s.decision_url)
+        self.keys = KeyCache(s.key_cache_seconds)
         self.catalog = load_catalog(s.catalog_path)
         self.registry = Registry(policy_path=s.model_spec_path("pre_credit_policy"), alias=s.model_alias)
         try:
@@ -228,7 +264,9 @@ def _exceptions(settings: Settings, catalog: Catalog, as_of: dt.date) -> dict[st
     return out
 
 
-def get_service(request: Request) -> ServiceState:
+async def get_service(request: Request) -> ServiceState:
+    # async, like the dependencies below that do no I/O: FastAPI runs a sync dependency on the
+    # thread pool, and each hop there cost more than the work it does
     return request.app.state.service
 
 
@@ -237,7 +275,7 @@ ServiceDep = Annotated[ServiceState, Depends(get_service)]
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer sk_...`")
 
 
-def current_key(
+async def current_key(
     service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> ApiKey:
     if credentials is None or not credentials.credentials:
@@ -249,7 +287,11 @@ def current_key(
             headers={"WWW-Authenticate": "Bearer"},
         )
     assert service.engine is not None
-    key = authenticate(service.engine, credentials.credentials)
+    key = service.keys.get(credentials.credentials)
+    if key is None:
+        key = await run_in_threadpool(authenticate, service.engine, credentials.credentials)
+        if key is not None:
+            service.keys.put(credentials.credentials, key)
     if key is None:
         raise ApiError(
             401,
@@ -286,20 +328,23 @@ def refuse(service: ServiceState, key: ApiKey, *, code: str, zh: str, en: str, u
     return ApiError(403, code, zh, en)
 
 
-def require(*roles: Role) -> Callable[..., ApiKey]:
+def require(*roles: Role) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency that lets only ``roles`` through (a 403, audited, for the others)."""
     allowed = ", ".join(r.value for r in roles)
 
-    def check(key: CurrentKey, service: ServiceDep, request: Request) -> ApiKey:
+    async def check(key: CurrentKey, service: ServiceDep, request: Request) -> ApiKey:
         if key.role not in roles:
-            raise refuse(
-                service,
-                key,
-                code="forbidden_role",
-                zh=f"{ROLE_ZH[key.role]}密钥无权调用此接口（限{'、'.join(ROLE_ZH[r] for r in roles)}）",
-                en=f"a {key.role.value} key may not call {request.method} {request.url.path} (allowed: {allowed})",
-                uscc=None,
-                what=f"{request.method} {request.url.path}",
+            raise await run_in_threadpool(
+                functools.partial(
+                    refuse,
+                    service,
+                    key,
+                    code="forbidden_role",
+                    zh=f"{ROLE_ZH[key.role]}密钥无权调用此接口（限{'、'.join(ROLE_ZH[r] for r in roles)}）",
+                    en=f"a {key.role.value} key may not call {request.method} {request.url.path} (allowed: {allowed})",
+                    uscc=None,
+                    what=f"{request.method} {request.url.path}",
+                )
             )
         return key
 
