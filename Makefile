@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-# The OS packages the tests start (PostgreSQL server for the decision store, Chromium for the console)
+# The OS packages the tests start (PostgreSQL server for the decision store)
 # and the HTTP benchmark's load generator. Needs root and apt-get; without them the tests that need
 # these say they skipped (CI sets SCORING_REQUIRE_SYSTEM_DEPS=1 so that they fail instead).
 SYSTEM_PACKAGES := postgresql wrk

@@ -96,7 +96,7 @@ def in_process(home: Path, n: int, seed: int) -> dict:
     assert state.models is not None and state.online is not None and state.catalog is not None
     models, catalog = state.models, state.catalog
     rng = np.random.default_rng(seed)
-    usccs = [str(u) for u in rng.choice(np.asarray(state.online.frame.index), size=n, replace=True)]
+    usccs = [str(u) for u in rng.choice(np.asarray(state.online.usccs), size=n, replace=True)]
     rows = [state.online.values(u) for u in usccs]
     _, key = create_key(state.engine, role=Role.BANK, bank_id=BANK)  # type: ignore[arg-type]
 

@@ -538,7 +538,7 @@ def keys_list() -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id shown by `scoring keys list`")]) -> None:
-    """Revoke an API key at once."""
+    """Revoke an API key: a running service refuses it within SCORING_KEY_CACHE_SECONDS (5 s)."""
     from scoring.serve.store import engine_for, revoke_key
 
     if not revoke_key(engine_for(Settings().decision_url), key_id):

@@ -4,6 +4,7 @@ import datetime as dt
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from scoring.serve.store import (
     create_key,
     engine_for,
     get_decision,
+    get_event,
     grant_consent,
     live_consent,
     revoke_consent,
@@ -127,6 +129,36 @@ def test_a_duplicate_among_concurrent_appends_fails_alone(engine) -> None:
     report = verify_chain(engine)
     assert failed == [307]
     assert report.intact and report.rows == 1 + 8 * 20 - 1
+
+
+def test_concurrent_appends_share_one_commit_and_get_their_own_ids(engine) -> None:
+    """Group commit: appends queued while the writer is busy go out in one transaction, each with its own ids."""
+    from scoring.serve import store
+
+    commits: list[int] = []
+    sa.event.listen(engine, "commit", lambda _: commits.append(1))
+    results: dict[int, list[str]] = {}
+
+    def work(t: int) -> None:
+        events = [Event(kind="evaluation", payload={"t": t, "i": i}, uscc=USCC) for i in range(3)]
+        results[t] = append(engine, events)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    with store._append_lock:  # the writer is busy: every append queues behind it
+        for t in threads:
+            t.start()
+        appender = store._appenders.get(engine)
+        deadline = time.monotonic() + 30
+        while (appender is None or len(appender._queue) < 8) and time.monotonic() < deadline:
+            time.sleep(0.01)
+            appender = store._appenders.get(engine)
+        assert appender is not None and len(appender._queue) == 8
+    for t in threads:
+        t.join()
+    assert len(commits) == 1
+    for t, ids in results.items():
+        assert [get_event(engine, i)["payload"] for i in ids] == [{"t": t, "i": i} for i in range(3)]
+    assert verify_chain(engine).rows == 24
 
 
 def test_an_idempotency_key_is_stored_once(engine) -> None:

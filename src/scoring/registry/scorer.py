@@ -16,16 +16,19 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-# Rows up to this many are predicted on the calling thread. A server calls predict from many
-# threads at once, and each calling thread would get its own OpenMP team spinning on the same
-# two cores: at 64 concurrent requests that tripled the CPU time of a decision (mostly system time).
-SINGLE_THREAD_ROWS = 64
 
-
-def _predict(booster: lgb.Booster, x: np.ndarray, **kwargs: Any) -> np.ndarray:
-    if len(x) <= SINGLE_THREAD_ROWS:
-        kwargs["num_threads"] = 1
+def _predict(booster: lgb.Booster, x: np.ndarray, num_threads: int | None, **kwargs: Any) -> np.ndarray:
+    if num_threads is not None:
+        kwargs["num_threads"] = num_threads
     return np.asarray(booster.predict(x, **kwargs))
+
+
+# The server predicts on the calling thread (``num_threads = SERVING_THREADS`` on every scorer it
+# loads). Many request threads call predict at once, and each would get an OpenMP team of its own
+# spinning on the same two cores: at 64 concurrent requests that tripled a decision's CPU time,
+# mostly system time. It is one value for every call of the process: LightGBM 4 keeps the thread
+# count of the latest call in a process-wide variable, so calls with different counts at once race.
+SERVING_THREADS = 1
 
 
 class ScoreScaling(BaseModel):
@@ -129,6 +132,7 @@ class Scorer:
         if list(booster.feature_name()) != config.features:
             raise ValueError("the booster's features differ from the scorer config's")
         self.booster = booster
+        self.num_threads: int | None = None  # LightGBM's default (every core); see SERVING_THREADS
         self.config = config
         self._bands = sorted(config.grades, key=lambda g: -g.min_score)
         self._index = {name: i for i, name in enumerate(config.features)}
@@ -144,7 +148,7 @@ class Scorer:
 
     # ------------------------------------------------------------------ outputs
     def margin(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(_predict(self.booster, x, raw_score=True))
+        return np.asarray(_predict(self.booster, x, self.num_threads, raw_score=True))
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         c = self.config.calibration
@@ -197,7 +201,7 @@ class Scorer:
         The contributions sum to the margin, so one ``pred_contrib`` call gives both. Returns
         (probability, score, model grade, final grade, per-feature points, base points).
         """
-        raw = np.asarray(_predict(self.booster, x, pred_contrib=True))
+        raw = np.asarray(_predict(self.booster, x, self.num_threads, pred_contrib=True))
         c, s = self.config.calibration, self.config.score
         logit = c.intercept + c.slope * raw.sum(axis=1)
         prob, score, model_grade, final = self.decide_logit(logit, x)
@@ -211,7 +215,7 @@ class Scorer:
         ``base + sum(points)`` equals the unclipped score; a negative number of points
         means the feature raises the risk.
         """
-        raw = np.asarray(_predict(self.booster, x, pred_contrib=True))
+        raw = np.asarray(_predict(self.booster, x, self.num_threads, pred_contrib=True))
         c, s = self.config.calibration, self.config.score
         points = -s.factor * c.slope * raw[:, :-1]
         base = s.offset - s.factor * (c.intercept + c.slope * raw[:, -1])
@@ -242,6 +246,7 @@ class AmountScorer:
         if list(booster.feature_name()) != config.features:
             raise ValueError("the booster's features differ from the amount config's")
         self.booster = booster
+        self.num_threads: int | None = None  # LightGBM's default (every core); see SERVING_THREADS
         self.config = config
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
@@ -252,11 +257,11 @@ class AmountScorer:
 
     def explained(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(amount in CNY, per-feature TreeSHAP on the log scale, base) from one TreeSHAP pass."""
-        raw = np.asarray(_predict(self.booster, x, pred_contrib=True))
+        raw = np.asarray(_predict(self.booster, x, self.num_threads, pred_contrib=True))
         return np.exp(raw.sum(axis=1)), raw[:, :-1], raw[:, -1]
 
     def log_amount(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(_predict(self.booster, x))
+        return np.asarray(_predict(self.booster, x, self.num_threads))
 
     def amount(self, x: np.ndarray) -> np.ndarray:
         """The estimate in CNY (the model's quantile of the amount, or exp of the mean log)."""
@@ -264,5 +269,5 @@ class AmountScorer:
 
     def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """TreeSHAP on the log scale: (per-feature, base); ``exp(base + sum)`` is the amount."""
-        raw = np.asarray(_predict(self.booster, x, pred_contrib=True))
+        raw = np.asarray(_predict(self.booster, x, self.num_threads, pred_contrib=True))
         return raw[:, :-1], raw[:, -1]

@@ -217,7 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             models=[_public(x) for x in m.members()] if m else [],
             features_as_of=service.online.as_of if service.online else None,
             enterprises=len(service.online) if service.online else None,
-            registry={"reachable": rs.reachable, "checked_at": rs.checked_at, "refused": rs.refused},
+            registry={"reachable": rs.reachable, "checked_at": rs.checked_at, "refused": dict(rs.refused)},
             problems=service.all_problems(),
         )
         return JSONResponse(status_code=200 if service.ready else 503, content=body.model_dump(mode="json"))
@@ -248,7 +248,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             policy=m.policy.model_dump(mode="json") if m and m.policy else None,
             loaded_at=m.loaded_at if m else None,
-            registry={"reachable": rs.reachable, "checked_at": rs.checked_at, "error": rs.error, "refused": rs.refused},
+            registry={
+                "reachable": rs.reachable,
+                "checked_at": rs.checked_at,
+                "error": rs.error,
+                "refused": dict(rs.refused),
+            },
         )
 
     @app.get(

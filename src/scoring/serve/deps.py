@@ -98,12 +98,13 @@ class KeyCache:
             return None
         return hit[0]
 
-    def put(self, secret: str, key: ApiKey) -> None:
+    def put(self, secret: str, key: ApiKey, *, since: float) -> None:
+        """Remember a key found live at ``since`` (a ``time.monotonic()`` reading)."""
         if self.seconds <= 0:
             return
         if len(self._keys) >= self.size:
             self._keys.clear()
-        self._keys[_digest(secret)] = (key, time.monotonic() + self.seconds)
+        self._keys[_digest(secret)] = (key, since + self.seconds)
 
 
 def _digest(secret: str) -> str:
@@ -170,7 +171,7 @@ class ServiceState:
             status.reachable, status.error = True, None
             current = self.models.versions() if self.models else {}
             if {k: v for k, v in wanted.items() if v} == current:
-                status.refused.clear()  # the registry asks for what is served: earlier refusals are moot
+                status.refused = {}  # the registry asks for what is served: earlier refusals are moot
                 return False
             label = ", ".join(f"{k} v{v}" for k, v in wanted.items() if v) or "nothing"
             try:
@@ -181,7 +182,7 @@ class ServiceState:
                 status.refused = {label: f"{type(exc).__name__}: {exc}"}
                 log.error("not serving %s: %s", label, exc)
                 return False
-            status.refused.clear()
+            status.refused = {}  # a new dict: readers on other threads hold the old one
             self.models = candidate  # one assignment: a request sees the old set or the new, never a mix
             log.info("serving %s", label)
         for hook in self.on_swap:
@@ -189,13 +190,13 @@ class ServiceState:
         return True
 
     def _columns(self) -> set[str]:
-        return set(self.online.frame.columns) if self.online is not None else set()
+        return set(self.online.columns) if self.online is not None else set()
 
     def _known_rows(self, n: int = 8) -> list[dict[str, Any]]:
         """Known inputs for the smoke check: the first enterprises of the snapshot (a fixed choice)."""
         if self.online is None:
             return []
-        return [v for u in self.online.frame.index[:n] if (v := self.online.values(str(u))) is not None]
+        return [v for u in self.online.usccs[:n] if (v := self.online.values(u)) is not None]
 
     def start_polling(self) -> None:
         interval = self.settings.model_poll_seconds
@@ -237,7 +238,7 @@ class ServiceState:
         rs = self.registry_status
         if not rs.reachable:
             out.append(f"model registry unreachable since the last check: {rs.error}")
-        out += [f"refused {label}: {why}" for label, why in rs.refused.items()]
+        out += [f"refused {label}: {why}" for label, why in dict(rs.refused).items()]
         if self.models is None:
             out.append(f"no {self.settings.model_alias} model {self.settings.model_name!r} loaded")
         elif not self.models.pre_credit_ready:
@@ -289,9 +290,10 @@ async def current_key(
     assert service.engine is not None
     key = service.keys.get(credentials.credentials)
     if key is None:
+        asked = time.monotonic()  # the key was live no later than this: its time in the cache starts here
         key = await run_in_threadpool(authenticate, service.engine, credentials.credentials)
         if key is not None:
-            service.keys.put(credentials.credentials, key)
+            service.keys.put(credentials.credentials, key, since=asked)
     if key is None:
         raise ApiError(
             401,

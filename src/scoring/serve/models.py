@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from scoring.registry.policy import LimitPolicy, load_policy
-from scoring.registry.scorer import AmountScorer, Scorer
+from scoring.registry.scorer import SERVING_THREADS, AmountScorer, Scorer
 from scoring.registry.store import LoadedModel, load_scorer, resolve_alias
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,7 @@ class Registry:
                 self._cache.move_to_end(key)
                 return hit if hit.alias == alias else _with_alias(hit, alias)
         loaded = load_scorer(name, version, alias=alias, card=True)
+        loaded.scorer.num_threads = SERVING_THREADS
         with self._lock:
             self._cache[key] = loaded
             while len(self._cache) > self.cache_size:

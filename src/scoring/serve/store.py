@@ -20,7 +20,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -272,62 +272,104 @@ class DuplicateEvent(Exception):
 _append_lock = threading.Lock()
 
 
+def _rows(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """The events as audit rows, without their place in the chain (seq, time, hashes)."""
+    return [
+        {
+            "event_id": e.event_id or str(uuid.uuid4()),
+            "kind": e.kind,
+            "uscc": e.uscc,
+            "key_id": e.key.key_id if e.key else None,
+            "role": e.key.role.value if e.key else None,
+            "bank_id": e.key.bank_id if e.key else None,
+            "ref_id": e.ref_id,
+            "idem_key": e.idem_key,
+            "payload": _dump(e.payload),
+        }
+        for e in events
+    ]
+
+
 @dataclass
 class _Pending:
-    events: Sequence[Event]
-    ids: list[str] | None = None
+    rows: list[dict[str, Any]]
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    written: bool = False
     error: Exception | None = None
 
 
 class _GroupAppender:
     """Group commit: requests appending at the same time share one transaction.
 
-    Each caller queues its events, then waits for the write lock. Whoever holds it writes every
-    queued batch (its own and those queued meanwhile) in one transaction; a caller whose batch
-    was written by another returns at once. No caller returns before its rows are committed, so
-    "appended before answered" holds, and 64 concurrent decisions cost a few commits instead of 64.
-    (A database-side queue would need a server; SQLAlchemy has no group commit of its own.)
+    Each caller encodes its rows on its own thread and queues them. One caller at a time leads:
+    it takes the write lock, then every batch queued by then, writes them in one transaction,
+    wakes their callers and hands the lead to the first caller queued meanwhile. No caller returns
+    before its rows are committed, so "appended before answered" holds, and 64 concurrent decisions
+    cost a few commits instead of 64. (SQLAlchemy and the databases have no group commit that a
+    client can ask for; PostgreSQL's commit_delay groups only the WAL flush.)
     """
 
     def __init__(self) -> None:  # no reference to the engine: it keys a weak dictionary
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
+        self._leading = False
 
     def append(self, engine: sa.Engine, events: Sequence[Event]) -> list[str]:
-        mine = _Pending(events)
+        mine = _Pending(_rows(events))  # a payload that cannot be encoded fails here, alone
         with self._queue_lock:
             self._queue.append(mine)
-        with _append_lock:
-            if mine.ids is None and mine.error is None:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._write(engine, batch)
+            if not self._leading:
+                self._leading = mine.lead = True
+        if not mine.lead:
+            mine.wake.wait()  # until written by a leader, or made the leader
+        if mine.lead and not mine.written and mine.error is None:
+            self._lead(engine)
         if mine.error is not None:
             raise mine.error
-        assert mine.ids is not None
-        return mine.ids
+        if not mine.written:  # never expected: the lead ended without a word about these rows
+            raise RuntimeError("the audit append did not complete")
+        return [r["event_id"] for r in mine.rows]
 
-    def _write(self, engine: sa.Engine, batch: list[_Pending]) -> None:
+    def _lead(self, engine: sa.Engine) -> None:
+        batch: list[_Pending] = []
         try:
-            with engine.begin() as con:
-                ids = _append_in(con, [e for p in batch for e in p.events])
-        except DuplicateEvent:
-            # an idempotency key already in the log (or twice in the batch): each batch on its own,
-            # so that only the duplicate fails
+            with _append_lock:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                _write(engine, batch)
+        finally:
+            with self._queue_lock:
+                if self._queue:
+                    following = self._queue[0]
+                    following.lead = True
+                    following.wake.set()
+                else:
+                    self._leading = False
             for p in batch:
-                try:
-                    with engine.begin() as con:
-                        p.ids = _append_in(con, p.events)
-                except Exception as exc:
-                    p.error = exc
+                p.wake.set()
+
+
+def _write(engine: sa.Engine, batch: list[_Pending]) -> None:
+    """Write the batches in one transaction; when that fails, each on its own, so only a faulty one fails."""
+    try:
+        with engine.begin() as con:
+            _append_rows(con, [r for p in batch for r in p.rows])
+    except Exception as exc:
+        if len(batch) == 1:
+            batch[0].error = exc
             return
-        except Exception as exc:
-            for p in batch:
-                p.error = exc
-            return
-        start = 0
         for p in batch:
-            p.ids, start = ids[start : start + len(p.events)], start + len(p.events)
+            try:
+                with engine.begin() as con:
+                    _append_rows(con, p.rows)
+            except Exception as own:
+                p.error = own
+            else:
+                p.written = True
+        return
+    for p in batch:
+        p.written = True
 
 
 _appenders: weakref.WeakKeyDictionary[sa.Engine, _GroupAppender] = weakref.WeakKeyDictionary()
@@ -349,39 +391,39 @@ def append(engine: sa.Engine, events: Sequence[Event]) -> list[str]:
     return appender.append(engine, events)
 
 
+def _append_in(con: sa.Connection, events: Sequence[Event]) -> list[str]:
+    """Append events inside the caller's transaction (a consent change and its audit row together)."""
+    rows = _rows(events)
+    _append_rows(con, rows)
+    return [r["event_id"] for r in rows]
+
+
 _LOCK_HEAD = (
     audit_head.update()
     .where(audit_head.c.id == 1)
     .values(seq=audit_head.c.seq)
     .returning(audit_head.c.seq, audit_head.c.hash)
 )
+_TOUCH_HEAD = audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq)
+_READ_HEAD = sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
 _SET_HEAD = (
     audit_head.update().where(audit_head.c.id == 1).values(seq=sa.bindparam("head_seq"), hash=sa.bindparam("head_hash"))
 )
 
 
-def _append_in(con: sa.Connection, events: Sequence[Event]) -> list[str]:
-    ids = [e.event_id or str(uuid.uuid4()) for e in events]
+def _append_rows(con: sa.Connection, prepared: list[dict[str, Any]]) -> None:
     created = _now().isoformat(timespec="microseconds")
-    # take the write lock and read the head under it, in one statement
-    head = con.execute(_LOCK_HEAD).one()
+    # take the write lock first, then read the head under it (in one statement where the database can)
+    if con.dialect.update_returning:
+        head = con.execute(_LOCK_HEAD).one()
+    else:  # SQLite before 3.35
+        con.execute(_TOUCH_HEAD)
+        head = con.execute(_READ_HEAD).one()
     seq, prev = int(head.seq), str(head.hash)
     rows = []
-    for event, event_id in zip(events, ids, strict=True):
+    for p in prepared:
         seq += 1
-        row = {
-            "seq": seq,
-            "event_id": event_id,
-            "kind": event.kind,
-            "created_at": created,
-            "uscc": event.uscc,
-            "key_id": event.key.key_id if event.key else None,
-            "role": event.key.role.value if event.key else None,
-            "bank_id": event.key.bank_id if event.key else None,
-            "ref_id": event.ref_id,
-            "idem_key": event.idem_key,
-            "payload": _dump(event.payload),
-        }
+        row = {"seq": seq, "created_at": created, **p}
         digest = _row_hash(prev, row)
         rows.append({**row, "prev_hash": prev, "hash": digest})
         prev = digest
@@ -390,7 +432,6 @@ def _append_in(con: sa.Connection, events: Sequence[Event]) -> list[str]:
     except sa.exc.IntegrityError as exc:
         raise DuplicateEvent(str(exc.orig)) from exc
     con.execute(_SET_HEAD, {"head_seq": seq, "head_hash": prev})
-    return ids
 
 
 def _event(row: Any) -> dict[str, Any]:
