@@ -180,6 +180,11 @@ def _wrk(url: str, path: str, bodies: list[str], *, auth: str | None, seconds: i
     return result
 
 
+def _start(command: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A server in its own process group (so that _stop ends its workers too), its output to ``log``."""
+    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -235,12 +240,10 @@ def over_http(
     # ours
     port = _free_port()
     log = logs / "scoring.log"
-    proc = subprocess.Popen(
+    proc = _start(
         [str(Path(sys.executable).parent / "scoring"), "serve", "--port", str(port), "--workers", str(workers)],
         env=_env(home),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        log=log,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -276,7 +279,7 @@ def over_http(
         mlflow_bodies.append(json.dumps({"dataframe_split": {"columns": columns, "data": [data]}}))
     port = _free_port()
     log = logs / "mlflow.log"
-    proc = subprocess.Popen(
+    proc = _start(
         [
             str(Path(sys.executable).parent / "mlflow"),
             "models",
@@ -298,9 +301,7 @@ def over_http(
             "MLFLOW_TRACKING_URI": settings.tracking_uri,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         },
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        log=log,
     )
     try:
         base = f"http://127.0.0.1:{port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import shutil
@@ -20,7 +21,7 @@ from scoring.data.ingest import connect, extract_date_of, ingest_directory
 from scoring.features.build import store_snapshot
 from scoring.features.catalog import load_catalog
 from scoring.serve.app import create_app
-from scoring.serve.store import Role, create_key, engine_for
+from scoring.serve.store import Purpose, Role, create_key, engine_for, grant_consent
 from scoring.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +36,21 @@ def settings_for(home: Path) -> Settings:
         models_dir=REPO / "models",
         mlflow_tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
         mlflow_dir=home / "mlflow",
+    )
+
+
+def authorize(engine, *, uscc: str, bank_id: str, purpose: Purpose = Purpose.PRE_CREDIT) -> dict:
+    """The enterprise's consent (授权) for the bank and purpose, in force from yesterday for 30 days."""
+    today = dt.date.today()
+    return grant_consent(
+        engine,
+        uscc=uscc,
+        bank_id=bank_id,
+        purpose=purpose,
+        granted_on=today - dt.timedelta(days=1),
+        expires_on=today + dt.timedelta(days=30),
+        evidence="tests",
+        created_by="tests",
     )
 
 

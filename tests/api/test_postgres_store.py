@@ -6,7 +6,8 @@ import duckdb
 from fastapi.testclient import TestClient
 
 from scoring.serve.app import create_app
-from scoring.serve.store import Purpose, Role, create_key, engine_for, grant_consent, metadata, verify_chain
+from scoring.serve.store import Purpose, Role, create_key, engine_for, metadata, verify_chain
+from tests.conftest import authorize
 
 
 def test_decisions_refusals_outcomes_and_replay_on_postgresql(served, postgres_url) -> None:
@@ -26,16 +27,7 @@ def test_decisions_refusals_outcomes_and_replay_on_postgresql(served, postgres_u
     bank, _ = create_key(engine, role=Role.BANK, bank_id="PG_BANK")
     regulator, _ = create_key(engine, role=Role.REGULATOR)
     today = dt.date.today()
-    grant_consent(
-        engine,
-        uscc=uscc,
-        bank_id="PG_BANK",
-        purpose=Purpose.PRE_CREDIT,
-        granted_on=today - dt.timedelta(days=1),
-        expires_on=today + dt.timedelta(days=30),
-        evidence="pg",
-        created_by="tests",
-    )
+    authorize(engine, uscc=uscc, bank_id="PG_BANK", purpose=Purpose.PRE_CREDIT)
     with TestClient(create_app(settings)) as client:
         as_bank, as_regulator = {"Authorization": f"Bearer {bank}"}, {"Authorization": f"Bearer {regulator}"}
         decided = client.post("/v1/pre-credit", json={"uscc": uscc}, headers=as_bank)

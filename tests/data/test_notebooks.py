@@ -1,6 +1,5 @@
 """The analysts' notebooks (jupytext percent format) run top to bottom on the small county."""
 
-import datetime as dt
 import runpy
 import shutil
 from pathlib import Path
@@ -8,7 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scoring.serve.store import Purpose, engine_for, grant_consent
+from scoring.serve.store import Purpose, engine_for
+from tests.conftest import authorize
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
@@ -49,17 +49,7 @@ def test_explain_a_decision(served, client, keys, monkeypatch: pytest.MonkeyPatc
             "SELECT uscc FROM feature_snapshots WHERE as_of = (SELECT max(as_of) FROM feature_snapshots) "
             "AND tax_sales_12m > 2000000 ORDER BY uscc DESC LIMIT 1"
         ).fetchone()[0]
-    today = dt.date.today()
-    grant_consent(
-        engine_for(served.settings.decision_url),
-        uscc=uscc,
-        bank_id="BANK_A",
-        purpose=Purpose.PRE_CREDIT,
-        granted_on=today - dt.timedelta(days=1),
-        expires_on=today + dt.timedelta(days=30),
-        evidence="notebook test",
-        created_by="tests",
-    )
+    authorize(engine_for(served.settings.decision_url), uscc=uscc, bank_id="BANK_A", purpose=Purpose.PRE_CREDIT)
     r = client.post("/v1/pre-credit", json={"uscc": uscc}, headers={"Authorization": f"Bearer {keys.bank_a}"})
     assert r.status_code == 200, r.text
     _env(monkeypatch, served.home)

@@ -1,6 +1,5 @@
 """The real server: uvicorn in its own process on a free loopback port, called over HTTP."""
 
-import datetime as dt
 import os
 import socket
 import subprocess
@@ -10,7 +9,8 @@ import time
 import httpx
 import pytest
 
-from scoring.serve.store import Purpose, Role, create_key, engine_for, grant_consent
+from scoring.serve.store import Purpose, Role, create_key, engine_for
+from tests.conftest import authorize
 
 pytestmark = pytest.mark.e2e
 
@@ -74,17 +74,7 @@ def server(served, tmp_path_factory):
 def test_served_explained_score_over_http(server, served, known_uscc) -> None:
     engine = engine_for(served.settings.decision_url)
     secret, _ = create_key(engine, role=Role.BANK, bank_id="B3413001")
-    today = dt.date.today()
-    grant_consent(
-        engine,
-        uscc=known_uscc,
-        bank_id="B3413001",
-        purpose=Purpose.EVALUATION,
-        granted_on=today,
-        expires_on=today + dt.timedelta(days=90),
-        evidence="e2e",
-        created_by="tests",
-    )
+    authorize(engine, uscc=known_uscc, bank_id="B3413001", purpose=Purpose.EVALUATION)
     r = httpx.post(
         f"{server}/v1/evaluations", json={"uscc": known_uscc}, headers={"Authorization": f"Bearer {secret}"}, timeout=30
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import logging
 import math
 import threading
@@ -24,7 +23,7 @@ from scoring.features.online import OnlineFeatures, OnlineFeaturesError, load_on
 from scoring.features.records import record_exceptions
 from scoring.registry.store import configure
 from scoring.serve.models import ModelCheckError, ModelSet, Registry, check_set
-from scoring.serve.store import ApiKey, Event, Role, append, authenticate, engine_for
+from scoring.serve.store import ApiKey, Event, Role, append, authenticate, engine_for, secret_hash
 from scoring.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ class KeyCache:
     def get(self, secret: str) -> ApiKey | None:
         if self.seconds <= 0:
             return None
-        hit = self._keys.get(_digest(secret))
+        hit = self._keys.get(secret_hash(secret))
         if hit is None or hit[1] < time.monotonic():
             return None
         return hit[0]
@@ -104,11 +103,7 @@ class KeyCache:
             return
         if len(self._keys) >= self.size:
             self._keys.clear()
-        self._keys[_digest(secret)] = (key, since + self.seconds)
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+        self._keys[secret_hash(secret)] = (key, since + self.seconds)
 
 
 @dataclass

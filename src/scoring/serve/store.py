@@ -154,7 +154,8 @@ def engine_for(url: str) -> sa.Engine:
     return engine
 
 
-def _hash(key: str) -> str:
+def secret_hash(key: str) -> str:
+    """How an API key is stored and looked up: its SHA-256, in hex."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -186,7 +187,7 @@ def create_key(
         con.execute(
             api_keys.insert().values(
                 key_id=record.key_id,
-                key_hash=_hash(secret),
+                key_hash=secret_hash(secret),
                 role=role.value,
                 bank_id=bank_id,
                 label=label,
@@ -204,7 +205,7 @@ _LIVE_KEY = sa.select(api_keys).where(api_keys.c.key_hash == sa.bindparam("key_h
 def authenticate(engine: sa.Engine, secret: str) -> ApiKey | None:
     """The key's record when the secret is a live key, else None."""
     with engine.connect() as con:
-        row = con.execute(_LIVE_KEY, {"key_hash": _hash(secret)}).first()
+        row = con.execute(_LIVE_KEY, {"key_hash": secret_hash(secret)}).first()
     if row is None:
         return None
     return ApiKey(
