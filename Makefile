@@ -18,15 +18,16 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-# The OS packages the tests start (PostgreSQL server for the decision store), a CJK font for charts
-# with Chinese labels, and the HTTP benchmark's load generator. Needs root and apt-get; without them the tests that need
+# The OS packages the tests start (PostgreSQL server for the decision store, Chromium for the console
+# tests, driven by Playwright without a browser download of its own), a CJK font for charts with
+# Chinese labels, and the HTTP benchmark's load generator. Needs root and apt-get; without them the tests that need
 # these say they skipped (CI sets SCORING_REQUIRE_SYSTEM_DEPS=1 so that they fail instead).
-SYSTEM_PACKAGES := postgresql wrk fonts-wqy-microhei
+SYSTEM_PACKAGES := postgresql wrk fonts-wqy-microhei chromium
 system-deps:
 	@if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
 		echo "system-deps: not root or no apt-get; install $(SYSTEM_PACKAGES) yourself"; \
 	elif ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 \
-		&& [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
+		&& [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && command -v chromium >/dev/null 2>&1; then \
 		echo "system-deps: $(SYSTEM_PACKAGES) present"; \
 	else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \

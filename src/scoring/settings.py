@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     model_alias: str = "champion"
     challenger_alias: str = "challenger"
     pre_credit_experiment: str = "pre-credit"
+    monitoring_experiment: str = Field(default="monitoring", description="where `scoring monitor` logs its runs")
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(default=64 * 1024, description="larger request bodies get 413 (chunked ones too)")
@@ -46,6 +47,9 @@ class Settings(BaseSettings):
     )
     model_poll_seconds: float = Field(
         default=30.0, description="how often the service asks the registry for a new champion"
+    )
+    console_secure_cookie: bool = Field(
+        default=False, description="mark the console's session cookie Secure (set it when served over HTTPS)"
     )
     duckdb_memory_limit: str = Field(default="6GB", description="DuckDB spills to disk beyond this")
 

@@ -52,6 +52,12 @@ class OnlineFeatures:
             found[c] = column[i]
         return {c: found[c] for c in self.columns}
 
+    def column(self, name: str) -> list[Any]:
+        """One column for every enterprise, in the order of ``usccs``."""
+        if name in self._other:
+            return list(self._other[name])
+        return self._matrix[:, self._floats.index(name)].tolist()
+
     def __len__(self) -> int:
         return len(self.usccs)
 

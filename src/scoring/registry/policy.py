@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -99,16 +99,69 @@ class LimitDecision(BaseModel):
 DECISION_ZH = {"approve": "通过", "refer": "转人工审核", "decline": "不予预授信"}
 
 
-def load_policy(path: Path) -> LimitPolicy:
+class InspectionRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(ge=0, le=1)
+    measure_zh: str
+
+
+class AlertRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    window_months: int = Field(ge=1, le=60)
+    repeat_in_domain: int = Field(ge=2)
+    several_domains: int = Field(ge=2)
+    score_drop_points: float = Field(gt=0)
+
+
+class SupervisionPolicy(BaseModel):
+    """分级分类监管 and 风险预警 (models/supervision_policy.yaml): what each grade means for supervision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: int
+    description: str
+    inspection: dict[str, InspectionRule]
+    alerts: AlertRules
+    departments: dict[str, str]
+    default_department: str
+    divisions: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SupervisionPolicy:
+        shares = [self.inspection[g].share for g in sorted(self.inspection)]
+        if shares != sorted(shares):
+            raise ValueError("inspection shares must not fall from grade A to D: a worse grade is inspected more")
+        return self
+
+    def department(self, domain: str | None) -> str:
+        return self.departments.get(domain or "", self.default_department)
+
+
+_T = TypeVar("_T", bound=BaseModel)
+
+
+def _load(path: Path, model: type[_T]) -> _T:
+    """A policy file read into its model; a fault names the file and the field."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return LimitPolicy.model_validate(raw)
+        return model.model_validate(raw)
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"{path}: cannot read: {exc}") from exc
     except ValidationError as exc:
         raise PolicyError(
             "\n".join(f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from exc
+
+
+def load_policy(path: Path) -> LimitPolicy:
+    return _load(path, LimitPolicy)
+
+
+def load_supervision_policy(path: Path) -> SupervisionPolicy:
+    return _load(path, SupervisionPolicy)
 
 
 def _yuan(x: float) -> str:

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from scoring import __version__
 from scoring.data.uscc import UsccFault, validate
 from scoring.registry.policy import LimitPolicy
+from scoring.serve import console
 from scoring.serve.decide import (
     EVALUATION_FIELDS,
     PRE_CREDIT_FIELDS,
@@ -156,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default=state.settings.max_body_bytes,
         per_path={BATCH_PATH: state.settings.max_batch_body_bytes},
     )
+
+    console.install(app, state, replay=_replay)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -86,6 +86,35 @@ audit_head = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
+# what the decision search reads: one row per decision, derived from its audit row in the same
+# transaction (the audit row, covered by the chain, stays the record; this is an index of it)
+decision_index = sa.Table(
+    "decision_index",
+    metadata,
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False, index=True),
+    sa.Column("uscc", sa.String(18), index=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("bank_id", sa.String(32), index=True),
+    sa.Column("grade", sa.String(1), index=True),
+    sa.Column("score", sa.Integer),
+    sa.Column("pre_credit_limit", sa.Float),
+    sa.Column("decision_zh", sa.String(16)),
+    sa.Column("model", sa.String(80)),
+)
+
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+)
+
 GENESIS = "0" * 64
 DECISION_KINDS = ("evaluation", "pre_credit")
 _HASHED = (
@@ -144,6 +173,7 @@ def engine_for(url: str) -> sa.Engine:
     else:
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     metadata.create_all(engine)
+    _index_decisions(engine)
     with engine.begin() as con:
         if con.execute(sa.select(audit_head.c.id)).first() is None:
             try:
@@ -286,6 +316,7 @@ def _rows(events: Sequence[Event]) -> list[dict[str, Any]]:
             "ref_id": e.ref_id,
             "idem_key": e.idem_key,
             "payload": _dump(e.payload),
+            "summary": _summary(e.kind, e.payload),  # for decision_index, not a column of audit_log
         }
         for e in events
     ]
@@ -421,10 +452,11 @@ def _append_rows(con: sa.Connection, prepared: list[dict[str, Any]]) -> None:
         con.execute(_TOUCH_HEAD)
         head = con.execute(_READ_HEAD).one()
     seq, prev = int(head.seq), str(head.hash)
-    rows = []
+    rows, summaries = [], []
     for p in prepared:
         seq += 1
-        row = {"seq": seq, "created_at": created, **p}
+        row = {"seq": seq, "created_at": created, **{k: v for k, v in p.items() if k != "summary"}}
+        summaries.append(p["summary"])
         digest = _row_hash(prev, row)
         rows.append({**row, "prev_hash": prev, "hash": digest})
         prev = digest
@@ -432,7 +464,65 @@ def _append_rows(con: sa.Connection, prepared: list[dict[str, Any]]) -> None:
         con.execute(audit_log.insert(), rows)
     except sa.exc.IntegrityError as exc:
         raise DuplicateEvent(str(exc.orig)) from exc
+    indexed = [_index_row(r, s) for r, s in zip(rows, summaries, strict=True) if s is not None]
+    if indexed:
+        con.execute(decision_index.insert(), indexed)
     con.execute(_SET_HEAD, {"head_seq": seq, "head_hash": prev})
+
+
+def _summary(kind: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``decision_index`` keeps of a decision's payload (None for other events)."""
+    if kind not in DECISION_KINDS:
+        return None
+    ev, pc = payload.get("evaluation") or {}, payload.get("pre_credit") or {}
+    model = ev.get("model") or {}
+    return {
+        "name": str(payload.get("name", ""))[:200],
+        "grade": ev.get("grade"),
+        "score": ev.get("score"),
+        "pre_credit_limit": pc.get("pre_credit_limit"),
+        "decision_zh": pc.get("decision_zh"),
+        "model": f"{model['name']} v{model['version']}" if model else None,
+    }
+
+
+def _index_row(row: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    keep = ("event_id", "seq", "kind", "created_at", "uscc", "bank_id")
+    return {**{k: row[k] for k in keep}, **summary}
+
+
+def _index_decisions(engine: sa.Engine, batch: int = 2000) -> None:
+    """Index the decisions of a store written before ``decision_index`` existed (once; later ones are indexed
+    as they are appended)."""
+    with engine.connect() as con:
+        done = con.execute(sa.select(sa.func.max(decision_index.c.seq))).scalar()
+        todo = con.execute(
+            sa.select(sa.func.count()).where(audit_log.c.kind.in_(DECISION_KINDS), audit_log.c.seq > (done or 0))
+        ).scalar()
+    if not todo or done is not None:  # a store indexed since it began has nothing to catch up on
+        return
+    last = 0
+    while True:
+        with engine.begin() as con:
+            rows = con.execute(
+                sa.select(audit_log)
+                .where(audit_log.c.kind.in_(DECISION_KINDS), audit_log.c.seq > last)
+                .order_by(audit_log.c.seq)
+                .limit(batch)
+            ).mappings()
+            indexed = [
+                _index_row(dict(r), s)
+                for r in rows
+                if (s := _summary(r["kind"], orjson.loads(r["payload"]))) is not None
+            ]
+            if not indexed:
+                return
+            try:
+                with con.begin_nested():
+                    con.execute(decision_index.insert(), indexed)
+            except sa.exc.IntegrityError:  # another process is indexing the same store
+                return
+            last = indexed[-1]["seq"]
 
 
 def _event(row: Any) -> dict[str, Any]:
@@ -482,6 +572,97 @@ def events(
         q = q.where(audit_log.c.uscc == uscc)
     with engine.connect() as con:
         return [_event(r) for r in con.execute(q).mappings()]
+
+
+def search_decisions(
+    engine: sa.Engine,
+    *,
+    decision_id: str | None = None,
+    usccs: Sequence[str] | None = None,
+    bank_id: str | None = None,
+    day_from: dt.date | None = None,
+    day_to: dt.date | None = None,
+    grade: str | None = None,
+    kinds: Sequence[str] = DECISION_KINDS,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Summaries of stored decisions, newest first, that match every filter given; and whether more follow.
+
+    ``usccs`` (an empty sequence matches nothing), ``day_from`` and ``day_to`` (inclusive, by the
+    UTC day the decision was made) and ``grade`` (the evaluation's final grade) narrow the search.
+    Reads ``decision_index``; the decision itself is read with :func:`get_decision`.
+    """
+    d = decision_index.c
+    q = sa.select(decision_index).where(d.kind.in_(list(kinds))).order_by(d.seq.desc())
+    if decision_id:
+        q = q.where(d.event_id == decision_id)
+    if usccs is not None:
+        q = q.where(d.uscc.in_(list(usccs)))
+    if bank_id:
+        q = q.where(d.bank_id == bank_id)
+    if day_from:
+        q = q.where(d.created_at >= day_from.isoformat())
+    if day_to:
+        q = q.where(d.created_at < (day_to + dt.timedelta(days=1)).isoformat())
+    if grade:
+        q = q.where(d.grade == grade)
+    with engine.connect() as con:
+        rows = [dict(r) for r in con.execute(q.limit(limit + 1).offset(offset)).mappings()]
+    return rows[:limit], len(rows) > limit
+
+
+# ---------------------------------------------------------------------------- console sessions
+def open_session(engine: sa.Engine, key: ApiKey, *, hours: float) -> str:
+    """A console session for a live key: the token for the cookie (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    now = _now()
+    with engine.begin() as con:
+        con.execute(
+            console_sessions.insert().values(
+                token_hash=secret_hash(token),
+                key_id=key.key_id,
+                created_at=now,
+                expires_at=now + dt.timedelta(hours=hours),
+            )
+        )
+    return token
+
+
+def session_key(engine: sa.Engine, token: str) -> ApiKey | None:
+    """The key of an open, unexpired session whose key is still live; else None."""
+    q = (
+        sa.select(api_keys, console_sessions.c.expires_at)
+        .join(console_sessions, console_sessions.c.key_id == api_keys.c.key_id)
+        .where(
+            console_sessions.c.token_hash == secret_hash(token),
+            console_sessions.c.ended_at.is_(None),
+            api_keys.c.revoked_at.is_(None),
+        )
+    )
+    with engine.connect() as con:
+        row = con.execute(q).first()
+    if row is None:
+        return None
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)  # SQLite drops it
+    if expires <= _now():
+        return None
+    return ApiKey(
+        key_id=row.key_id,
+        role=Role(row.role),
+        bank_id=row.bank_id,
+        label=row.label,
+        rate_per_minute=row.rate_per_minute,
+    )
+
+
+def end_session(engine: sa.Engine, token: str) -> None:
+    with engine.begin() as con:
+        con.execute(
+            console_sessions.update()
+            .where(console_sessions.c.token_hash == secret_hash(token), console_sessions.c.ended_at.is_(None))
+            .values(ended_at=_now())
+        )
 
 
 @dataclass

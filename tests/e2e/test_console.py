@@ -1,0 +1,245 @@
+"""The console in a real headless Chromium (the OS package), driven by Playwright, against the real server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+import shutil
+
+import duckdb
+import httpx
+import pytest
+
+from scoring.registry.policy import load_supervision_policy
+from scoring.serve.store import engine_for
+from tests.conftest import authorize, skip_or_fail
+
+pytestmark = pytest.mark.e2e
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = _chromium()
+    if path is None:
+        skip_or_fail("no Chromium on PATH (Debian package chromium): the console browser tests did not run")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # as root, Chromium runs only without its sandbox (CI runs as root)
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        b = p.chromium.launch(executable_path=path, args=args, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(locale="zh-CN")
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def made(server, served, keys) -> dict:
+    """A pre-credit decision of BANK_A and an evaluation by the analyst, made through the API."""
+    engine = engine_for(served.settings.decision_url)
+    con = duckdb.connect(str(served.settings.warehouse_path), read_only=True)
+    try:
+        uscc, name = con.execute(
+            "SELECT s.uscc, e.name FROM feature_snapshots s JOIN enterprises e USING (uscc) "
+            "WHERE s.as_of = (SELECT max(as_of) FROM feature_snapshots) AND s.penalty_count_12m >= 1 "
+            "AND s.tax_months_filed_12m >= 6 ORDER BY s.uscc LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    authorize(engine, uscc=uscc, bank_id="BANK_A")
+    pre = httpx.post(
+        f"{server}/v1/pre-credit",
+        json={"uscc": uscc, "reference": "console-e2e"},
+        headers={"Authorization": f"Bearer {keys.bank_a}"},
+        timeout=30,
+    )
+    assert pre.status_code == 200, pre.text
+    ev = httpx.post(
+        f"{server}/v1/evaluations", json={"uscc": uscc}, headers={"Authorization": f"Bearer {keys.analyst}"}, timeout=30
+    )
+    assert ev.status_code == 200, ev.text
+    return {"uscc": uscc, "name": name, "pre_credit": pre.json(), "evaluation": ev.json()}
+
+
+def _sign_in(page, server: str, key: str) -> None:
+    page.goto(f"{server}/console")
+    assert "/console/login" in page.url  # signed out: the sign-in form
+    page.fill("input[name=api_key]", key)
+    page.click("button[type=submit]")
+
+
+def _search(page, server: str, **fields: str) -> list[str]:
+    """Search the decisions and return the decision ids listed."""
+    page.goto(f"{server}/console/decisions")
+    for name, value in fields.items():
+        if name in ("grade", "kind"):
+            page.select_option(f"select[name={name}]", value)
+        else:
+            page.fill(f"input[name={name}]", value)
+    page.click("form.search button[type=submit]")
+    links = page.locator("#results a[href^='/console/decisions/']")
+    return [str(h).rsplit("/", 1)[-1] for h in links.evaluate_all("els => els.map(e => e.getAttribute('href'))")]
+
+
+def test_regulator_signs_in_searches_opens_the_chart_and_replays(page, server, keys, made) -> None:
+    _sign_in(page, server, keys.regulator)
+    assert page.url.endswith("/console/decisions")
+    assert keys.regulator not in page.url
+    cookie = next(c for c in page.context.cookies() if c["name"] == "scoring_console")
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    assert cookie["value"] != keys.regulator  # a session token, never the key
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read it
+
+    pre_id, ev_id = made["pre_credit"]["decision_id"], made["evaluation"]["decision_id"]
+    grade = made["pre_credit"]["grade"]
+    other = next(g for g in "ABCD" if g != grade)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert {pre_id, ev_id} <= set(_search(page, server, q=made["uscc"]))
+    assert set(_search(page, server, q=pre_id)) == {pre_id}
+    assert pre_id in _search(page, server, q=made["name"][2:6])  # part of the name
+    banked = _search(page, server, q=made["uscc"], bank="BANK_A")
+    assert pre_id in banked and ev_id not in banked
+    assert pre_id not in _search(page, server, q=made["uscc"], bank="BANK_B")
+    assert pre_id in _search(page, server, q=made["uscc"], grade=grade)
+    assert pre_id not in _search(page, server, q=made["uscc"], grade=other)
+    assert pre_id in _search(page, server, q=made["uscc"], day_from=today, day_to=today)
+    assert _search(page, server, q=made["uscc"], day_to="2000-01-01") == []
+
+    page.goto(f"{server}/console/decisions?q={made['uscc']}")
+    page.click(f"a[href='/console/decisions/{pre_id}']")
+    assert page.locator("#score").inner_text() == str(made["pre_credit"]["score"])
+    assert (
+        page.locator("#limit").is_visible()
+        and page.locator("#decision").inner_text() == made["pre_credit"]["decision_zh"]
+    )
+    chart = page.locator("svg.waterfall").first
+    assert chart.is_visible()
+    bars = chart.locator("g.bar")
+    assert bars.count() >= 5
+    labels = " ".join(bars.locator("text").all_text_contents())
+    top = made["pre_credit"]["evaluation_reasons"][0]
+    assert top["label_zh"] in labels and re.search(r"[\u4e00-\u9fff]", labels)
+    # the bars add up: base points plus every contribution is the score (before clipping to 0-1000)
+    points = [float(v) for v in bars.evaluate_all("els => els.map(e => e.dataset.points)")]
+    base = float(re.search(r"基准分 (-?\d+)", chart.text_content() or "").group(1))
+    assert math.isclose(base + sum(points), made["pre_credit"]["score"], abs_tol=1.5) or not (
+        0 < made["pre_credit"]["score"] < 1000
+    )
+    assert page.locator("#reasons tr").count() > 1
+    assert page.locator("#policy-steps tr").count() > 1
+    assert page.locator("#disputed").is_visible() and page.locator("#excluded").is_visible()
+
+    page.click("#replay-button")
+    result = page.locator("#replay-result")
+    assert "完全一致" in result.inner_text()
+
+    page.click("a[href^='/console/models/credit_evaluation/']")
+    assert "credit_evaluation" in page.locator("h1").inner_text()
+    assert len(page.locator("#model-card").inner_text()) > 200
+
+
+def test_a_bank_key_is_refused_and_audited(page, server, served, keys) -> None:
+    engine = engine_for(served.settings.decision_url)
+    from scoring.serve.store import events
+
+    before = len(events(engine, kinds=["refusal"], bank_id="BANK_B", limit=10_000))
+    _sign_in(page, server, keys.bank_b)
+    assert "银行密钥不能登录监管控制台" in page.locator(".error").inner_text()
+    assert not [c for c in page.context.cookies() if c["name"] == "scoring_console"]
+    page.goto(f"{server}/console/supervision")
+    assert "/console/login" in page.url
+    after = events(engine, kinds=["refusal"], bank_id="BANK_B", limit=10_000)
+    assert len(after) == before + 1 and after[0]["payload"]["request"] == "POST /console/login"
+
+
+def test_a_wrong_key_is_refused(page, server) -> None:
+    _sign_in(page, server, "sk_not_a_key")
+    assert "API密钥无效" in page.locator(".error").inner_text()
+
+
+def test_an_analyst_sees_evaluations_but_not_bank_decisions_and_cannot_replay(page, server, keys, made) -> None:
+    _sign_in(page, server, keys.analyst)
+    listed = _search(page, server, q=made["uscc"])
+    assert made["evaluation"]["decision_id"] in listed and made["pre_credit"]["decision_id"] not in listed
+    page.goto(f"{server}/console/decisions/{made['pre_credit']['decision_id']}")
+    assert "没有该决定" in page.locator(".error").inner_text()
+    page.goto(f"{server}/console/decisions/{made['evaluation']['decision_id']}")
+    assert page.locator("svg.waterfall").first.is_visible()
+    assert page.locator("#replay-button").count() == 0
+    answer = page.request.post(f"{server}/console/decisions/{made['evaluation']['decision_id']}/replay")
+    assert answer.status == 403
+
+
+def test_signing_out_ends_the_session(page, server, keys) -> None:
+    _sign_in(page, server, keys.regulator)
+    token = next(c for c in page.context.cookies() if c["name"] == "scoring_console")["value"]
+    page.click("header form button")
+    assert "/console/login" in page.url
+    # the old token no longer opens anything, even when sent again by hand
+    r = httpx.get(f"{server}/console/alerts", cookies={"scoring_console": token}, follow_redirects=False)
+    assert r.status_code == 303 and "/console/login" in r.headers["location"]
+
+
+def test_supervision_and_alert_pages(page, server, served, keys) -> None:
+    policy = load_supervision_policy(served.settings.model_spec_path("supervision_policy"))
+    con = duckdb.connect(str(served.settings.warehouse_path), read_only=True)
+    try:
+        n = con.execute(
+            "SELECT count(*) FROM feature_snapshots WHERE as_of = (SELECT max(as_of) FROM feature_snapshots)"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    _sign_in(page, server, keys.regulator)
+    page.goto(f"{server}/console/supervision")
+    rows = page.locator("#inspections tr")
+    cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(1, 5)]
+    counts = {c[0]: int(c[1].replace(",", "")) for c in cells}
+    assert sum(counts.values()) == n
+    for c in cells:  # planned inspections: the policy's share of the grade's enterprises, rounded up
+        assert int(c[4].replace(",", "")) == math.ceil(counts[c[0]] * policy.inspection[c[0]].share)
+    total_row = page.locator("#distribution tr").last.locator("th").all_inner_texts()
+    assert int(total_row[-2].replace(",", "")) == n
+    page.goto(f"{server}/console/supervision?by=division")
+    assert "灵璧县" in page.locator("#distribution").inner_text()
+
+    page.goto(f"{server}/console/alerts")
+    shown = page.locator("#alerts tr")
+    assert shown.count() > 1
+    departments = set(policy.departments.values()) | {policy.default_department}
+    first = shown.nth(1).locator("td").all_inner_texts()
+    assert any(d in first[3] for d in departments)
+    page.goto(f"{server}/console/alerts?kind=repeat_in_domain")
+    texts = page.locator("#alerts tr td:first-child").all_inner_texts()
+    assert texts and set(texts) == {"同一领域反复违法"}
+
+
+def test_enterprise_page_shows_grade_history_and_records(page, server, served, keys, made) -> None:
+    con = duckdb.connect(str(served.settings.warehouse_path), read_only=True)
+    try:
+        dates = con.execute("SELECT count(*) FROM feature_snapshots WHERE uscc = ?", [made["uscc"]]).fetchone()[0]
+    finally:
+        con.close()
+    _sign_in(page, server, keys.regulator)
+    page.goto(f"{server}/console/enterprises/{made['uscc']}")
+    assert made["name"] in page.locator("h1").inner_text()
+    assert page.locator("#history tr").count() == dates + 1
+    assert made["pre_credit"]["decision_id"] in page.locator("#stored").inner_html()
+    assert page.locator("#counting tr").count() > 1
+    assert page.locator("#not-counting").is_visible()
