@@ -26,6 +26,7 @@ from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from scoring.data.schema import INDUSTRY_NAMES
 from scoring.features.records import record_status
 from scoring.registry.policy import PolicyError, SupervisionPolicy, load_supervision_policy
 from scoring.registry.scorer import Scorer
@@ -403,7 +404,7 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
             return pop
         by = by if by in ("industry", "division") else "industry"
         table = pop.distribution(by)
-        names = pop.policy.divisions if by == "division" else {}
+        names = pop.policy.divisions if by == "division" else INDUSTRY_NAMES
         return page(
             request,
             "supervision.html",
@@ -436,7 +437,7 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
             "alerts.html",
             key,
             pop=pop,
-            alerts=shown[:500],
+            alerts=shown[:200],
             total=len(shown),
             counts=counts,
             kind=kind,

@@ -115,6 +115,7 @@ class Population:
     penalties: pd.DataFrame
     policy: SupervisionPolicy
     built_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    _alerts: list[Alert] | None = field(default=None, repr=False)
 
     def distribution(self, by: str) -> pd.DataFrame:
         """Enterprises per grade for each value of ``by`` (industry or division), with the total."""
@@ -141,7 +142,12 @@ class Population:
         return out
 
     def alerts(self) -> list[Alert]:
-        """Repeated violations in one domain, violations in several domains, and sharp score drops."""
+        """Repeated violations in one domain, violations in several domains, and sharp score drops (computed once)."""
+        if self._alerts is None:
+            self._alerts = self._find_alerts()
+        return self._alerts
+
+    def _find_alerts(self) -> list[Alert]:
         rules, policy = self.policy.alerts, self.policy
         known = self.frame.set_index("uscc")
         window = f"近{rules.window_months}个月"
