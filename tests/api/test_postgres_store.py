@@ -52,7 +52,15 @@ def test_decisions_refusals_outcomes_and_replay_on_postgresql(served, postgres_u
         assert stored["pre_credit"]["pre_credit_limit"] == decided.json()["pre_credit_limit"]
         replay = client.post(f"/v1/decisions/{decision_id}/replay", headers=as_regulator).json()
         assert replay["identical"] is True, replay["differences"]
+        # the console: a session row, and the search over the decision index, on PostgreSQL
+        signed = client.post("/console/login", data={"api_key": regulator}, follow_redirects=False)
+        assert signed.status_code == 303 and "scoring_console" in signed.cookies
+        grade = decided.json()["grade"]
+        found = client.get("/console/decisions", params={"q": uscc, "bank": "PG_BANK", "grade": grade})
+        assert decision_id in found.text
+        other_grade = next(g for g in "ABCD" if g != grade)
+        assert decision_id not in client.get("/console/decisions", params={"grade": other_grade}).text
     report = verify_chain(engine)
-    # the consent, the decision, the refusal and the outcome (the duplicate appends nothing)
-    assert report.intact and report.rows == 4, report.problems
+    # the consent, the decision, the refusal, the outcome (the duplicate appends nothing) and the console sign-in
+    assert report.intact and report.rows == 5, report.problems
     engine.dispose()
