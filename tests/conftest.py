@@ -36,6 +36,7 @@ def settings_for(home: Path) -> Settings:
         models_dir=REPO / "models",
         mlflow_tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
         mlflow_dir=home / "mlflow",
+        console_warm=False,  # no background reader of the warehouse while tests write to it
     )
 
 

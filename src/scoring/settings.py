@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     console_secure_cookie: bool = Field(
         default=False, description="mark the console's session cookie Secure (set it when served over HTTPS)"
     )
+    console_warm: bool = Field(
+        default=True,
+        description="grade the whole population for the console's supervision pages as soon as a model loads",
+    )
     duckdb_memory_limit: str = Field(default="6GB", description="DuckDB spills to disk beyond this")
 
     def path(self, p: Path) -> Path:

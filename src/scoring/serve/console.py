@@ -161,7 +161,8 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
         return label, pop
 
     population = PopulationCache(build)
-    state.on_swap.append(lambda _models: population.warm(wanted()))
+    if state.settings.console_warm:
+        state.on_swap.append(lambda _models: population.warm(wanted()))
     app.state.population = population
 
     # ------------------------------------------------------------------ sessions
