@@ -653,6 +653,92 @@ def outcomes_export(
     console.print(f"wrote {len(frame):,} loans from {frame['bank_id'].nunique()} bank(s) to {out}")
 
 
+# ---------------------------------------------------------------------------- monitor
+MONITOR_RED = 3  # exit code of a red flag: 1 is an error (as in every command), 2 a usage error (click)
+
+
+@app.command()
+def monitor(
+    as_of: Annotated[str, typer.Option(help="the snapshot to check, YYYY-MM-DD (built when missing)")],
+    reference_as_of: Annotated[
+        str | None,
+        typer.Option(help="compare with the snapshot at this date instead of the champion's training snapshots"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML report (default: var/monitor/monitor-AS_OF.html)")] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="a red feature PSI or missing-rate change also exits 3")
+    ] = False,
+) -> None:
+    """Compare the feature snapshot and the champion's scores at AS_OF with the champion's training
+    population: PSI per feature, missing rates, score PSI and mean shift overall and per industry and
+    size, grade migration. Writes an HTML report, logs the run to MLflow (experiment `monitoring`) and
+    exits 3 on a red score flag (0 otherwise), for a scheduler to alert on."""
+    from scoring.data.ingest import IngestError
+    from scoring.features.catalog import CatalogError
+    from scoring.monitor.drift import Flag
+    from scoring.monitor.run import MonitorError, run_monitor
+
+    settings = Settings()
+    day = _day(as_of, "--as-of")
+    reference = _day(reference_as_of, "--reference-as-of") if reference_as_of else None
+    try:
+        with console.status(f"scoring the snapshot at {day} and the champion's reference"):
+            result = run_monitor(settings, as_of=day, out=out, reference_as_of=reference, strict=strict)
+    except (MonitorError, IngestError, CatalogError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    colour = {Flag.GREEN: "green", Flag.AMBER: "yellow", Flag.RED: "red"}
+
+    def lit(flag: object) -> str:
+        if flag is None or flag != flag:  # a segment too small to flag (None or NaN)
+            return "[dim]too few[/dim]"
+        f = Flag(str(flag))
+        return f"[{colour[f]}]{f.value}[/{colour[f]}]"
+
+    reference_text = ", ".join(map(str, result.reference_as_of))
+    console.print(
+        f"{result.model_name} v{result.model_version} at {day}: {result.n_current:,} enterprises against "
+        f"{'training snapshots' if result.reference_is_training else 'the snapshot'} {reference_text} "
+        f"({result.n_reference:,} enterprise-snapshots)"
+    )
+    segments = result.segments.dropna(subset=["psi"]).copy()
+    segments["order"] = segments["flag"].map({"red": 0, "amber": 1, "green": 2}).fillna(3)
+    segments = segments.sort_values(["order", "psi"], ascending=[True, False])
+    table = Table("score", "n", "PSI", "mean shift (sd)", "flag", title="score stability")
+    table.add_row(
+        "all",
+        f"{result.n_current:,}",
+        f"{result.score_psi:.4f}",
+        f"{result.score_shift:+.3f}",
+        lit(result.score_flag.value),
+    )
+    for row in segments.head(8).itertuples():
+        table.add_row(
+            f"{row.segment}={row.value}", f"{row.n_current:,}", f"{row.psi:.4f}", f"{row.shift_sd:+.3f}", lit(row.flag)
+        )
+    console.print(table)
+    features = Table("feature", "PSI", "flag", "missing change", title="features with the largest PSI")
+    for row in result.features.head(5).itertuples():
+        features.add_row(
+            f"{row.feature} ({row.label_zh})",
+            f"{row.psi:.3f}",
+            lit(row.psi_flag),
+            f"{100 * row.missing_change:+.1f} pp",
+        )
+    console.print(features)
+    counts = result.counts()
+    console.print(
+        f"flags: {counts['n_red']} red, {counts['n_amber']} amber ({counts['n_red_segments']} red segments, "
+        f"{counts['n_red_features']} red features, {counts['n_red_missing']} red missing rates)"
+    )
+    console.print(f"report {result.report_path}, MLflow run {result.run_id}")
+    for note in result.notes:
+        console.print(f"[dim]{note}[/dim]")
+    if result.alert:
+        console.print(f"[red]red flag:[/red] {'; '.join(result.reasons)}")
+        raise typer.Exit(MONITOR_RED)
+    console.print(f"no red score flag (score {result.score_status.value})")
+
+
 # ---------------------------------------------------------------------------- demo
 @app.command()
 def demo(
@@ -752,17 +838,24 @@ def _demo_train(settings: Settings) -> None:
 
 
 def _demo_key(settings: Settings) -> str:
+    """The demo analyst's key (for the curl), and a regulator's for the console; each kept while it is live."""
     from scoring.serve.store import Role, authenticate, create_key, engine_for
 
     engine = engine_for(settings.decision_url)
-    path = settings.demo_key_path
-    if path.exists() and authenticate(engine, path.read_text().strip()):
-        return path.read_text().strip()
-    secret, _ = create_key(engine, role=Role.ANALYST, label="demo analyst")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
+    found = []
+    for path, role, label in (
+        (settings.demo_key_path, Role.ANALYST, "demo analyst"),
+        (settings.path(settings.var_dir) / "demo_regulator_key", Role.REGULATOR, "演示监管人员"),
+    ):
+        if path.exists() and authenticate(engine, path.read_text().strip()):
+            found.append(path.read_text().strip())
+            continue
+        secret, _ = create_key(engine, role=role, label=label)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secret)
+        path.chmod(0o600)
+        found.append(secret)
+    return found[0]
 
 
 def _demo_uscc(settings: Settings) -> str:
@@ -817,6 +910,10 @@ def _serve_and_show(settings: Settings, key: str) -> None:
         console.print_json(answer.text)
         console.print("\nTry it yourself (the API docs are at " + base + "/docs):\n")
         console.print(curl, soft_wrap=True, highlight=False)
+        console.print(
+            f"\nThe regulator console: {base}/console (sign in with the key in "
+            f"{settings.path(settings.var_dir) / 'demo_regulator_key'})"
+        )
         console.print("\nPress Ctrl+C to stop the server.")
 
     threading.Thread(target=show, daemon=True).start()

@@ -1,0 +1,420 @@
+"""One monitoring run: the snapshot at an as-of date against the champion's training population.
+
+The champion (``settings.model_alias`` of ``settings.model_name``) says in its lineage which
+snapshots it was trained on (``train_as_of``). Those snapshots, scored by the champion's own scorer,
+are the reference; the snapshot at the as-of date, scored the same way, is the current population.
+Scores and grades are therefore exactly those the service gives (overrides included).
+
+The alert (``MonitorResult.alert``) is raised by the score: a red score PSI overall or in a segment
+large enough to flag. Feature PSIs and missing-rate changes are flagged too, but they are the
+diagnosis, not the alarm: the training snapshots are the first 18-24 months of a platform's data,
+so a year-on-year growth or a "months since the last penalty" differs from any later month by
+construction (on the test county: PSI above 1 for every ``*_yoy`` feature and 20 points fewer
+missing ``months_since_last_loan`` in a month without any shift). Counting them would ring every
+month; ``strict`` counts them all the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scoring.monitor.drift import (
+    Flag,
+    Thresholds,
+    feature_drift,
+    mean_shift,
+    migration_by_segment,
+    migration_matrix,
+    psi,
+    segment_psi,
+)
+from scoring.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SEGMENTS = ("industry", "size_class")  # categorical catalog features every snapshot carries
+MAX_REFERENCE_ROWS = 1_000_000  # above this the reference is a sample of enterprises (a city x 12 snapshots)
+_ORDER = {Flag.GREEN: 0, Flag.AMBER: 1, Flag.RED: 2}
+
+
+class MonitorError(RuntimeError):
+    """Monitoring cannot run: no champion, no data at that date, a champion without lineage, ..."""
+
+
+def worst(flags: list[Flag]) -> Flag:
+    return max(flags, key=_ORDER.__getitem__, default=Flag.GREEN)
+
+
+@dataclass
+class MonitorResult:
+    """The figures of one run, what they were computed on, and where they were written."""
+
+    as_of: dt.date
+    reference_as_of: list[dt.date]
+    migration_as_of: dt.date
+    reference_is_training: bool  # False when an explicit reference date replaced the training snapshots
+    model_name: str
+    model_version: str
+    model_run_id: str | None
+    thresholds: Thresholds
+    score_psi: float
+    score_shift: float  # change of the mean score in reference standard deviations
+    score_shift_z: float
+    features: pd.DataFrame
+    segments: pd.DataFrame
+    migration: pd.DataFrame
+    migration_segments: pd.DataFrame
+    grade_shares: pd.DataFrame
+    scores: pd.DataFrame  # score and segment columns of both sides, ``side`` = reference / current
+    n_reference: int
+    n_current: int
+    reference_sampled: bool
+    built: list[dt.date]
+    data_matches_training: bool
+    strict: bool = False
+    run_id: str | None = None
+    report_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score_flag(self) -> Flag:
+        """The whole population's score: the worse of its PSI and its mean shift."""
+        limits = self.thresholds
+        return worst([limits.psi_flag(self.score_psi), limits.shift_flag(self.score_shift, self.score_shift_z)])
+
+    def flagged_segments(self, flag: Flag) -> pd.DataFrame:
+        return self.segments[self.segments["flag"] == flag.value].sort_values("psi", ascending=False)
+
+    @property
+    def score_status(self) -> Flag:
+        """The worst of the score's flags, overall and per segment."""
+        return worst([self.score_flag, *(Flag(f) for f in self.segments["flag"].dropna())])
+
+    @property
+    def feature_status(self) -> Flag:
+        """The worst of the features' PSI and missing-rate flags."""
+        return worst([Flag(f) for f in (*self.features["psi_flag"], *self.features["missing_flag"])])
+
+    @property
+    def alert(self) -> bool:
+        """True when a scheduler should call someone: a red score, or with ``strict`` any red flag."""
+        return self.score_status is Flag.RED or (self.strict and self.feature_status is Flag.RED)
+
+    @property
+    def reasons(self) -> list[str]:
+        """What raised the alert, in words (empty when nothing did)."""
+        out = []
+        if self.score_flag is Flag.RED:
+            out.append(f"score PSI {self.score_psi:.3f}, mean shift {self.score_shift:+.2f} sd")
+        for row in self.flagged_segments(Flag.RED).itertuples():
+            out.append(
+                f"{row.segment}={row.value} ({row.n_current} enterprises): score PSI {row.psi:.3f}, "
+                f"mean shift {row.shift_sd:+.2f} sd"
+            )
+        return out + (self.diagnostics if self.strict else [])
+
+    @property
+    def diagnostics(self) -> list[str]:
+        """The red feature flags, in words: an alert only with ``strict``."""
+        out = []
+        red = self.features[self.features["psi_flag"] == Flag.RED.value]
+        if len(red):
+            out.append(f"{len(red)} feature(s) with PSI ≥ {self.thresholds.psi_red}")
+        missing = self.features[self.features["missing_flag"] == Flag.RED.value]
+        if len(missing):
+            out.append(f"{len(missing)} feature(s) whose missing rate moved ≥ {self.thresholds.missing_red:.0%}")
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """How many figures are amber and red, by kind."""
+        seg = self.segments["flag"]
+        out = {
+            "n_red_segments": int((seg == Flag.RED.value).sum()),
+            "n_amber_segments": int((seg == Flag.AMBER.value).sum()),
+            "n_red_features": int((self.features["psi_flag"] == Flag.RED.value).sum()),
+            "n_amber_features": int((self.features["psi_flag"] == Flag.AMBER.value).sum()),
+            "n_red_missing": int((self.features["missing_flag"] == Flag.RED.value).sum()),
+            "n_amber_missing": int((self.features["missing_flag"] == Flag.AMBER.value).sum()),
+        }
+        score = self.score_flag
+        out["n_red"] = out["n_red_segments"] + out["n_red_features"] + out["n_red_missing"] + (score is Flag.RED)
+        out["n_amber"] = (
+            out["n_amber_segments"] + out["n_amber_features"] + out["n_amber_missing"] + (score is Flag.AMBER)
+        )
+        return out
+
+
+def _champion(settings: Settings) -> Any:
+    """The champion's loaded version (scorer and lineage), or a MonitorError saying what to run."""
+    import mlflow
+
+    from scoring.registry.store import configure, load_version
+
+    client = configure(settings)
+    try:
+        mv = client.get_model_version_by_alias(settings.model_name, settings.model_alias)
+    except mlflow.exceptions.MlflowException as exc:
+        raise MonitorError(
+            f"no {settings.model_alias!r} version of {settings.model_name} in {settings.tracking_uri}: "
+            "run `scoring train` first"
+        ) from exc
+    return load_version(settings.model_name, str(mv.version), alias=settings.model_alias)
+
+
+def _dates(values: Any) -> list[dt.date]:
+    if isinstance(values, str):  # a lineage tag written as text
+        values = json.loads(values.replace("'", '"')) if values.startswith("[") else values.split(",")
+    return sorted(dt.date.fromisoformat(str(v).strip()) for v in values)
+
+
+def _load(con: Any, columns: list[str], dates: list[dt.date], *, sample: float | None = None) -> pd.DataFrame:
+    """The stored snapshots at ``dates`` (only ``columns``); with ``sample`` the enterprises whose
+    hashed code falls in that share, the same enterprises at every date (so grades still pair up)."""
+    from scoring.features.build import SNAPSHOT_TABLE
+
+    names = ", ".join(f'"{c}"' for c in ["uscc", "as_of", *columns])
+    where = "as_of IN (SELECT unnest(?))"
+    if sample is not None:
+        where += f" AND hash(uscc) % 1000000 < {int(sample * 1_000_000)}"
+    return con.execute(f"SELECT {names} FROM {SNAPSHOT_TABLE} WHERE {where} ORDER BY as_of, uscc", [dates]).df()
+
+
+def compute(
+    settings: Settings,
+    *,
+    as_of: dt.date,
+    reference_as_of: dt.date | None = None,
+    thresholds: Thresholds | None = None,
+    segments: tuple[str, ...] = SEGMENTS,
+    strict: bool = False,
+    max_reference_rows: int = MAX_REFERENCE_ROWS,
+) -> MonitorResult:
+    """Compare the snapshot at ``as_of`` with the champion's training snapshots (or the one at
+    ``reference_as_of``), both scored by the champion.
+
+    Reads the feature snapshots at those dates, building (as ``scoring features`` would) any that
+    is missing or was built from other data or another catalog: a snapshot reads only records
+    dated before its date, so a late build gives what an on-time one would have. The migration
+    pairs the enterprises of the latest reference date with those at ``as_of``.
+    """
+    from scoring.data.ingest import IngestError, connect, data_fingerprint, extract_date_of
+    from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots
+    from scoring.features.catalog import load_catalog
+    from scoring.registry.scorer import Scorer
+
+    limits = thresholds or Thresholds()
+    champion = _champion(settings)
+    scorer = champion.scorer
+    assert isinstance(scorer, Scorer)
+    lineage = champion.lineage
+    if reference_as_of is not None:
+        reference = [reference_as_of]
+    elif lineage.get("train_as_of"):
+        reference = _dates(lineage["train_as_of"])
+    else:
+        raise MonitorError(
+            f"{champion.name} v{champion.version} records no training as-of dates (lineage train_as_of): "
+            "give --reference-as-of"
+        )
+    if reference[-1] >= as_of:
+        raise MonitorError(f"the reference ({reference[-1]}) must come before --as-of {as_of}")
+    catalog = load_catalog(settings.catalog_path)
+    features = list(scorer.config.features)
+    categorical = set(scorer.config.categories)
+    order = [g.grade for g in sorted(scorer.config.grades, key=lambda g: -g.min_score)]
+    try:
+        with connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con:
+            extract = extract_date_of(con)
+            if as_of > extract:
+                raise MonitorError(
+                    f"--as-of {as_of} is after the data's extraction date {extract}: the warehouse holds no "
+                    "records after it (run `scoring ingest` with newer files)"
+                )
+            built = ensure_snapshots(con, catalog, as_of_dates=[*reference, as_of])
+            stored = {r[0] for r in con.execute(f"DESCRIBE {SNAPSHOT_TABLE}").fetchall()}
+            absent = [c for c in features if c not in stored]
+            if absent:
+                raise MonitorError(
+                    f"the feature catalog no longer has {', '.join(absent)}, which {champion.name} "
+                    f"v{champion.version} uses: monitor with the catalog it was trained on"
+                )
+            kept = [s for s in segments if s in stored]
+            columns = list(dict.fromkeys([*features, *kept]))
+            total = con.execute(
+                f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [reference]
+            ).fetchone()
+            n_total = int(total[0]) if total else 0
+            sample = max_reference_rows / n_total if n_total > max_reference_rows else None
+            ref_frame = _load(con, columns, reference, sample=sample)
+            cur_frame = _load(con, columns, [as_of])
+            matches = lineage.get("data_fingerprint") == data_fingerprint(con)
+    except IngestError as exc:
+        raise MonitorError(str(exc)) from exc
+    if cur_frame.empty:
+        raise MonitorError(f"no enterprise is in the snapshot at {as_of}: is it before the data starts?")
+    if ref_frame.empty:
+        raise MonitorError(f"the reference snapshots at {', '.join(map(str, reference))} hold no enterprise")
+    for frame in (ref_frame, cur_frame):
+        decided = scorer.decide(scorer.matrix(frame))
+        frame["score"] = decided["score"].to_numpy()
+        frame["grade"] = decided["grade"].to_numpy()
+
+    score_psi = psi(ref_frame["score"], cur_frame["score"], bins=limits.bins, epsilon=limits.epsilon)
+    score_shift, score_shift_z = mean_shift(ref_frame["score"], cur_frame["score"])
+    drift = feature_drift(
+        ref_frame, cur_frame, features, categorical=categorical, labels_zh=scorer.config.labels_zh, thresholds=limits
+    )
+    by_segment = segment_psi(ref_frame, cur_frame, segments=kept, value="score", thresholds=limits)
+
+    latest = reference[-1]
+    base = ref_frame[ref_frame["as_of"] == pd.Timestamp(latest)].set_index("uscc")
+    now = cur_frame.set_index("uscc")
+    migration = migration_matrix(base["grade"], now["grade"], order)
+    paired = base[["score", "grade", *kept]].merge(
+        now[["score", "grade"]], left_index=True, right_index=True, how="inner", suffixes=("_reference", "_current")
+    )
+    moved = pd.concat(
+        [
+            migration_by_segment(paired, segment=s, order=order).rename(columns={s: "value"}).assign(segment=s)
+            for s in kept
+        ]
+        or [pd.DataFrame(columns=["value", "n", "mean_score_change", "downgraded", "upgraded", "segment"])],
+        ignore_index=True,
+    )
+    shares = pd.DataFrame(
+        {
+            "reference": ref_frame["grade"].value_counts(normalize=True).reindex(order, fill_value=0.0),
+            "current": cur_frame["grade"].value_counts(normalize=True).reindex(order, fill_value=0.0),
+        }
+    )
+    scores = pd.concat(
+        [ref_frame[["score", *kept]].assign(side="reference"), cur_frame[["score", *kept]].assign(side="current")],
+        ignore_index=True,
+    )
+    notes = []
+    if sample is not None:
+        notes.append(f"the reference is a sample of {len(ref_frame):,} of its {n_total:,} enterprise-snapshots")
+    if not matches:
+        notes.append(
+            "the warehouse changed since the champion was trained: its reference snapshots are rebuilt from "
+            "today's data, which late records dated before them may have changed"
+        )
+    if built:
+        notes.append(f"snapshots built for this run (missing or stale): {', '.join(map(str, built))}")
+    result = MonitorResult(
+        as_of=as_of,
+        reference_as_of=reference,
+        migration_as_of=latest,
+        reference_is_training=reference_as_of is None,
+        model_name=champion.name,
+        model_version=champion.version,
+        model_run_id=champion.run_id,
+        thresholds=limits,
+        score_psi=score_psi,
+        score_shift=score_shift,
+        score_shift_z=score_shift_z,
+        features=drift,
+        segments=by_segment,
+        migration=migration,
+        migration_segments=moved,
+        grade_shares=shares,
+        scores=scores,
+        n_reference=len(ref_frame),
+        n_current=len(cur_frame),
+        reference_sampled=sample is not None,
+        built=built,
+        data_matches_training=matches,
+        strict=strict,
+        notes=notes,
+    )
+    log.info("monitor %s: score PSI %.4f, %s", as_of, score_psi, result.counts())
+    return result
+
+
+def log_run(settings: Settings, result: MonitorResult, report: Path) -> str:
+    """Log the figures to the monitoring experiment: metrics per feature and segment, the flag
+    counts, tags naming the champion and the dates, the HTML report and the tables; return the run id."""
+    import mlflow
+
+    from scoring.registry.store import configure, ensure_experiment
+
+    configure(settings)
+    experiment = ensure_experiment(settings, settings.monitoring_experiment)
+    metrics: dict[str, float] = {
+        "score_psi": result.score_psi,
+        "score_shift_sd": result.score_shift,
+        "alert": float(result.alert),
+    }
+    metrics.update({k: float(v) for k, v in result.counts().items()})
+    metrics.update({"n_reference": float(result.n_reference), "n_current": float(result.n_current)})
+    for row in result.features.itertuples():
+        metrics[f"feature_psi.{row.feature}"] = float(row.psi)
+        metrics[f"missing_change.{row.feature}"] = float(row.missing_change)
+    for row in result.segments.dropna(subset=["psi"]).itertuples():
+        metrics[f"segment_psi.{row.segment}.{_key(row.value)}"] = float(row.psi)
+        metrics[f"segment_shift_sd.{row.segment}.{_key(row.value)}"] = float(row.shift_sd)
+    for grade, row in result.grade_shares.iterrows():
+        metrics[f"grade_share_{grade}"] = float(row["current"])
+    red = result.flagged_segments(Flag.RED)
+    tags = {
+        "model_name": result.model_name,
+        "champion_version": result.model_version,
+        "champion_run_id": result.model_run_id or "",
+        "as_of": str(result.as_of),
+        "reference_as_of": ",".join(map(str, result.reference_as_of)),
+        "reference": "champion training snapshots" if result.reference_is_training else "explicit date",
+        "migration_as_of": str(result.migration_as_of),
+        "score_status": result.score_status.value,
+        "feature_status": result.feature_status.value,
+        "alert": str(result.alert).lower(),
+        "red_segments": ", ".join(f"{r.segment}={r.value}" for r in red.itertuples()),
+    }
+    with mlflow.start_run(experiment_id=experiment, run_name=f"monitor-{result.as_of}") as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(
+            {
+                "psi_amber": result.thresholds.psi_amber,
+                "psi_red": result.thresholds.psi_red,
+                "bins": result.thresholds.bins,
+                "min_segment_rows": result.thresholds.min_segment_rows,
+            }
+        )
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(report), "report")
+        mlflow.log_text(result.features.to_csv(index=False), "tables/features.csv")
+        mlflow.log_text(result.segments.to_csv(index=False), "tables/segments.csv")
+        mlflow.log_text(result.migration.to_csv(), "tables/grade_migration.csv")
+        mlflow.log_text(result.migration_segments.to_csv(index=False), "tables/migration_by_segment.csv")
+    return run.info.run_id
+
+
+def _key(value: str) -> str:
+    """A segment value as an MLflow metric name part (letters, digits and ``_`` only; others by code)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c == "_") else f"u{ord(c):04x}" for c in value)
+
+
+def run_monitor(
+    settings: Settings,
+    *,
+    as_of: dt.date,
+    out: Path | None = None,
+    reference_as_of: dt.date | None = None,
+    strict: bool = False,
+    thresholds: Thresholds | None = None,
+) -> MonitorResult:
+    """Compute, write the HTML report (default ``var/monitor/monitor-AS_OF.html``) and log the run."""
+    from scoring.monitor.report import write_report
+
+    result = compute(settings, as_of=as_of, reference_as_of=reference_as_of, thresholds=thresholds, strict=strict)
+    path = out or settings.path(settings.var_dir) / "monitor" / f"monitor-{as_of}.html"
+    write_report(result, path)
+    result.report_path = path
+    result.run_id = log_run(settings, result, path)
+    return result
