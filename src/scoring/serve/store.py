@@ -236,8 +236,11 @@ def authenticate(engine: sa.Engine, secret: str) -> ApiKey | None:
     """The key's record when the secret is a live key, else None."""
     with engine.connect() as con:
         row = con.execute(_LIVE_KEY, {"key_hash": secret_hash(secret)}).first()
-    if row is None:
-        return None
+    return None if row is None else _key_of(row)
+
+
+def _key_of(row: Any) -> ApiKey:
+    """An ``api_keys`` row as the key record."""
     return ApiKey(
         key_id=row.key_id,
         role=Role(row.role),
@@ -645,15 +648,7 @@ def session_key(engine: sa.Engine, token: str) -> ApiKey | None:
     if row is None:
         return None
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)  # SQLite drops it
-    if expires <= _now():
-        return None
-    return ApiKey(
-        key_id=row.key_id,
-        role=Role(row.role),
-        bank_id=row.bank_id,
-        label=row.label,
-        rate_per_minute=row.rate_per_minute,
-    )
+    return None if expires <= _now() else _key_of(row)
 
 
 def end_session(engine: sa.Engine, token: str) -> None:
