@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -19,7 +19,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(served, tmp_path_factory):
     """The served county's API at a loopback URL, for the module."""
-    port = _free_port()
+    port = free_port()
     s = served.settings
     env = {
         **os.environ,

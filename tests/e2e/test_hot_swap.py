@@ -20,7 +20,7 @@ import pytest
 from mlflow import MlflowClient
 
 from scoring.serve.store import Role, create_key, engine_for
-from tests.e2e.test_server import _free_port
+from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def stack(served, tmp_path_factory):
     home = tmp_path_factory.mktemp("swap")
     db = home / "mlflow.db"
     shutil.copy(Path(served.settings.tracking_uri.removeprefix("sqlite:///")), db)
-    mlflow_port, api_port = _free_port(), _free_port()
+    mlflow_port, api_port = free_port(), free_port()
     tracking = f"http://127.0.0.1:{mlflow_port}"
     mlflow_log = (home / "mlflow.log").open("w")
     registry = subprocess.Popen(
