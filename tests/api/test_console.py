@@ -18,6 +18,7 @@ from scoring.serve.app import create_app
 from scoring.serve.console import waterfall
 from scoring.serve.store import (
     Event,
+    Purpose,
     Role,
     append,
     create_key,
@@ -90,10 +91,61 @@ def test_bad_search_input_is_named_not_crashed(app_client, keys) -> None:
     app_client.post("/console/login", data={"api_key": keys.regulator})
     bad_day = app_client.get("/console/decisions", params={"day_from": "2026-13-01"})
     assert bad_day.status_code == 422 and "起始日期“2026-13-01”不是YYYY-MM-DD格式" in bad_day.text
+    far = app_client.get("/console/decisions", params={"day_to": "9999-12-31"})
+    assert far.status_code == 422 and "截止日期“9999-12-31”不在2000-01-01至2099-12-31之间" in far.text
     bad_grade = app_client.get("/console/decisions", params={"grade": "E"})
     assert bad_grade.status_code == 422 and "等级“E”不是A/B/C/D之一" in bad_grade.text
+    for page in ("abc", "0"):
+        bad_page = app_client.get("/console/decisions", params={"page": page})
+        assert bad_page.status_code == 422 and f"页码“{page}”" in bad_page.text
+    assert app_client.get("/console/decisions").headers["cache-control"] == "no-store"
     assert app_client.get("/console/decisions/not-a-uuid").status_code == 404
     assert app_client.get("/console/enterprises/91320100748204660Q").status_code == 404
+    app_client.cookies.clear()
+
+
+def test_a_form_from_another_site_is_refused(app_client, keys) -> None:
+    answer = app_client.post(
+        "/console/login",
+        data={"api_key": keys.regulator},
+        headers={"Origin": "http://elsewhere.example"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 403 and "拒绝来自其他网站的表单提交" in answer.text
+    assert "set-cookie" not in answer.headers
+
+
+def test_a_replay_after_the_session_ended_returns_to_the_decision_page(app_client) -> None:
+    app_client.cookies.clear()
+    decision = "0b8e5a3c-6a3a-4a56-9b61-2f35f0a8f0a1"
+    answer = app_client.post(f"/console/decisions/{decision}/replay", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/console/login?next=%2Fconsole%2Fdecisions%2F{decision}"
+    search = app_client.get("/console/decisions", params={"q": "商贸", "grade": "B"}, follow_redirects=False)
+    assert search.headers["location"].endswith(
+        "next=%2Fconsole%2Fdecisions%3Fq%3D%25E5%2595%2586%25E8%25B4%25B8%26grade%3DB"
+    )
+
+
+def test_an_analyst_never_sees_what_a_bank_asked(app_client, served, keys) -> None:
+    """An evaluation a bank asked for, under the enterprise's authorization of that bank, is the bank's and
+    the regulator's alone: the analyst neither finds it nor opens it."""
+    from tests.conftest import authorize
+
+    service = app_client.app.state.service
+    uscc = service.online.usccs[3]
+    authorize(engine_for(served.settings.decision_url), uscc=uscc, bank_id="BANK_A", purpose=Purpose.EVALUATION)
+    asked = app_client.post("/v1/evaluations", json={"uscc": uscc}, headers={"Authorization": f"Bearer {keys.bank_a}"})
+    assert asked.status_code == 200, asked.text
+    decision = asked.json()["decision_id"]
+    app_client.post("/console/login", data={"api_key": keys.regulator})
+    assert decision in app_client.get("/console/decisions", params={"q": uscc}).text
+    app_client.cookies.clear()
+    app_client.post("/console/login", data={"api_key": keys.analyst})
+    assert decision not in app_client.get("/console/decisions", params={"q": uscc}).text
+    assert decision not in app_client.get("/console/decisions", params={"bank": "BANK_A"}).text
+    assert app_client.get(f"/console/decisions/{decision}").status_code == 404
+    assert decision not in app_client.get(f"/console/enterprises/{uscc}").text
     app_client.cookies.clear()
 
 
@@ -122,6 +174,25 @@ def test_the_decision_index_follows_appends_and_is_rebuilt_for_an_older_store(tm
     assert search_decisions(engine, usccs=[]) == ([], False)
     page, more = search_decisions(engine, limit=1)
     assert len(page) == 1 and more
+    # a store indexed in part (a backfill cut short, or a new worker's appends first) is completed
+    with engine.begin() as con:
+        con.execute(decision_index.delete().where(decision_index.c.event_id == ids[0]))
+    engine.dispose()
+    engine = engine_for(url)
+    assert [r["event_id"] for r in search_decisions(engine)[0]] == ids[::-1]
+
+
+def test_search_by_name_part_and_by_the_users_day(tmp_path) -> None:
+    engine = engine_for(f"sqlite:///{tmp_path / 'decisions.db'}")
+    [b, d] = append(engine, [_decision("B", "91320100748204660Q"), _decision("D", "91430122707233692A")])
+    assert [r["event_id"] for r in search_decisions(engine, name="业92")[0]] == [d]
+    assert search_decisions(engine, name="%")[0] == []  # a wildcard is a character like any other
+    # days are the users' days (Beijing time): today there finds both, yesterday there neither
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    today = dt.datetime.now(beijing).date()
+    found = search_decisions(engine, day_from=today, day_to=today, tz=beijing)[0]
+    assert {r["event_id"] for r in found} == {b, d}
+    assert search_decisions(engine, day_to=today - dt.timedelta(days=1), tz=beijing)[0] == []
 
 
 def _warehouse_copy(served, tmp_path: Path) -> Path:
@@ -223,6 +294,10 @@ def test_the_supervision_policy_names_the_file_and_field_of_a_fault(tmp_path) ->
     typo = {**good, "alerts": {**good["alerts"], "repeat_in_domian": 3}}
     path.write_text(yaml.safe_dump(typo, allow_unicode=True), encoding="utf-8")
     with pytest.raises(PolicyError, match=r"supervision_policy.yaml: alerts.repeat_in_domian"):
+        load_supervision_policy(path)
+    missing = {**good, "inspection": {g: r for g, r in good["inspection"].items() if g != "B"}}
+    path.write_text(yaml.safe_dump(missing, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(PolicyError, match="exactly the grades A, B, C and D"):
         load_supervision_policy(path)
 
 

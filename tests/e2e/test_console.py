@@ -110,7 +110,7 @@ def test_regulator_signs_in_searches_opens_the_chart_and_replays(page, server, k
     pre_id, ev_id = made["pre_credit"]["decision_id"], made["evaluation"]["decision_id"]
     grade = made["pre_credit"]["grade"]
     other = next(g for g in "ABCD" if g != grade)
-    today = dt.datetime.now(dt.UTC).date().isoformat()
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()  # the users' day: Beijing time
     assert {pre_id, ev_id} <= set(_search(page, server, q=made["uscc"]))
     assert set(_search(page, server, q=pre_id)) == {pre_id}
     assert pre_id in _search(page, server, q=made["name"][2:6])  # part of the name

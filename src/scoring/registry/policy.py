@@ -131,6 +131,8 @@ class SupervisionPolicy(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> SupervisionPolicy:
+        if sorted(self.inspection) != ["A", "B", "C", "D"]:
+            raise ValueError(f"inspection must give exactly the grades A, B, C and D, not {sorted(self.inspection)}")
         shares = [self.inspection[g].share for g in sorted(self.inspection)]
         if shares != sorted(shares):
             raise ValueError("inspection shares must not fall from grade A to D: a worse grade is inspected more")

@@ -82,13 +82,7 @@ def load_scorer(name: str, version: str, *, alias: str | None = None, card: bool
         raise ValueError(f"{uri} carries no scorer config: it was not registered by `scoring train`")
     mv = MlflowClient().get_model_version(name, version)
     signature = [str(c.name) for c in info.signature.inputs.inputs] if info.signature else None
-    text = None
-    if card and mv.run_id:
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="model_card.md")
-            text = Path(path).read_text(encoding="utf-8")
-        except Exception as exc:  # a card is documentation: its absence does not stop scoring
-            log.warning("no model card for %s: %s", uri, exc)
+    text = _card(mv.run_id, uri) if card and mv.run_id else None
     return LoadedModel(
         name=name,
         version=str(version),
@@ -98,6 +92,21 @@ def load_scorer(name: str, version: str, *, alias: str | None = None, card: bool
         signature=signature,
         model_card=text,
     )
+
+
+def _card(run_id: str, uri: str) -> str | None:
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model_card.md")
+        return Path(path).read_text(encoding="utf-8")
+    except Exception as exc:  # a card is documentation: its absence does not stop scoring
+        log.warning("no model card for %s: %s", uri, exc)
+        return None
+
+
+def model_card(name: str, version: str) -> tuple[str | None, str | None]:
+    """(run id, model card text) of a registered version, without loading its booster."""
+    mv = MlflowClient().get_model_version(name, version)
+    return mv.run_id, _card(mv.run_id, f"models:/{name}/{version}") if mv.run_id else None
 
 
 def load_version(name: str, version: str, alias: str | None = None) -> LoadedModel:

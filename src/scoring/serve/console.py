@@ -19,17 +19,20 @@ import math
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import duckdb
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from scoring.data.schema import INDUSTRY_NAMES
+from scoring.data.schema import INDUSTRY_NAMES, TABLES
+from scoring.data.uscc import CHARSET
 from scoring.features.records import record_status
 from scoring.registry.policy import PolicyError, SupervisionPolicy, load_supervision_policy
 from scoring.registry.scorer import Scorer
+from scoring.registry.store import model_card
 from scoring.serve.deps import ROLE_ZH, ApiError, ServiceState, refuse
 from scoring.serve.store import (
     DECISION_KINDS,
@@ -50,20 +53,10 @@ COOKIE = "scoring_console"
 SESSION_HOURS = 8
 CONSOLE_ROLES = (Role.REGULATOR, Role.ANALYST)
 KIND_ZH = {"evaluation": "公共信用综合评价", "pre_credit": "信易贷预授信"}
-TABLE_ZH = {
-    "penalties": "行政处罚",
-    "serious_dishonesty_list": "严重失信主体名单",
-    "executee_list": "失信被执行人",
-    "commitments": "信用承诺",
-    "admin_actions": "其他行政行为",
-    "licenses": "行政许可",
-    "tax_ratings": "纳税信用等级",
-    "tax_monthly": "纳税申报（按月）",
-    "utility_monthly": "水电气缴费（按月）",
-    "social_insurance_monthly": "社会保险（按月）",
-    "housing_fund_monthly": "住房公积金（按月）",
-    "loans": "信易贷贷款",
-}
+TABLE_ZH = {name: table.label_zh for name, table in TABLES.items()}
+PURPOSE_ZH = {"pre_credit": "信易贷预授信", "evaluation": "查询公共信用综合评价"}
+BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")  # the users' clock (China keeps no summer time)
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
@@ -141,28 +134,35 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
             policy_cache["p"] = load_supervision_policy(state.settings.model_spec_path("supervision_policy"))
         return policy_cache["p"]
 
-    def wanted() -> str:
-        m, o = state.models, state.online
-        return f"{m.evaluation.name} v{m.evaluation.version} @ {o.as_of}" if m and o else ""
-
-    def build() -> tuple[str, Population | None]:
-        label, models, online = wanted(), state.models, state.online
+    def served() -> tuple[str, Callable[[], Population]] | None:
+        """The label and the builder of the population of what is served now (one read of models and snapshot)."""
+        models, online = state.models, state.online
         if models is None or online is None:
-            return label, None
-        not_counted = {
-            str(r["record_id"])
-            for rows in state.exceptions.values()
-            for r in rows
-            if r.get("table") == "penalties" and not r.get("counts", False)
-        }
-        pop = build_population(
-            state.settings.warehouse_path, models.evaluation, policy(), as_of=online.as_of, not_counted=not_counted
-        )
-        return label, pop
+            return None
+        label = f"{models.evaluation.name} v{models.evaluation.version} @ {online.as_of}"
 
-    population = PopulationCache(build)
+        def build() -> Population:
+            not_counted = {
+                str(r["record_id"])
+                for rows in state.exceptions.values()
+                for r in rows
+                if r.get("table") == "penalties" and not r.get("counts", False)
+            }
+            return build_population(
+                state.settings.warehouse_path, models.evaluation, policy(), as_of=online.as_of, not_counted=not_counted
+            )
+
+        return label, build
+
+    population = PopulationCache()
+
+    def warm(_models: Any) -> None:
+        now = served()
+        if now is not None:
+            population.warm(*now)
+
     if state.settings.console_warm:
-        state.on_swap.append(lambda _models: population.warm(wanted()))
+        state.on_swap.append(warm)
     app.state.population = population
 
     # ------------------------------------------------------------------ sessions
@@ -176,16 +176,30 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
         return key
 
     def page(request: Request, template: str, key: ApiKey | None, status: int = 200, **context: Any) -> HTMLResponse:
-        return TEMPLATES.TemplateResponse(
-            request,
-            template,
-            {"key": key, "role_zh": ROLE_ZH.get(key.role) if key else "", "service": state, **context},
-            status_code=status,
+        return _no_store(
+            TEMPLATES.TemplateResponse(
+                request,
+                template,
+                {"key": key, "role_zh": ROLE_ZH.get(key.role) if key else "", **context},
+                status_code=status,
+            )
         )
+
+    def same_origin(request: Request) -> None:
+        """A form posted from another site is refused (SameSite keeps the cookie from it; this keeps its sign-in)."""
+        origin = request.headers.get("origin") or request.headers.get("referer")
+        if origin and urlsplit(origin).netloc != request.url.netloc:
+            raise ApiError(403, "cross_site", "拒绝来自其他网站的表单提交", f"a form posted from {origin} is refused")
 
     @app.exception_handler(SignedOut)
     async def _to_sign_in(request: Request, _: SignedOut) -> Response:
-        return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+        # back to the page after signing in: a GET with its query; a replay (POST) to its decision's page
+        target = request.url.path
+        if request.method == "GET" and request.url.query:
+            target += "?" + request.url.query
+        elif request.method != "GET":
+            target = target.removesuffix("/replay")
+        return _no_store(RedirectResponse(f"/console/login?{urlencode({'next': target})}", status_code=303))
 
     @router.get("", response_class=HTMLResponse)
     @router.get("/", response_class=HTMLResponse)
@@ -202,6 +216,10 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
         request: Request, api_key: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/console/decisions"
     ) -> Response:
         assert state.engine is not None
+        try:
+            same_origin(request)
+        except ApiError as exc:
+            return page(request, "login.html", None, exc.status, next="/console/decisions", error=exc.message_zh)
         key = authenticate(state.engine, api_key.strip()) if api_key.strip() else None
         if key is None:
             return page(request, "login.html", None, 401, next=_safe_next(next), error="API密钥无效或已吊销")
@@ -225,7 +243,7 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
             )
         token = open_session(state.engine, key, hours=SESSION_HOURS)
         append(state.engine, [Event(kind="console_sign_in", payload={"session_hours": SESSION_HOURS}, key=key)])
-        out = RedirectResponse(_safe_next(next), status_code=303)
+        out = _no_store(RedirectResponse(_safe_next(next), status_code=303))
         out.set_cookie(
             COOKIE,
             token,
@@ -239,6 +257,7 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
 
     @router.post("/logout")
     def logout(request: Request) -> Response:
+        same_origin(request)
         token = request.cookies.get(COOKIE)
         if token and state.engine is not None:
             end_session(state.engine, token)
@@ -256,7 +275,7 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
         day_to: str = "",
         grade: str = "",
         kind: str = "",
-        page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
+        page_no: Annotated[str, Query(alias="page")] = "1",
     ) -> HTMLResponse:
         key = signed_in(request)
         assert state.engine is not None
@@ -266,18 +285,23 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
         filters: dict[str, Any] = {}
         text = form["q"]
         if text:
-            if _is_uuid(text):
-                filters["decision_id"] = text
-            elif len(text) == 18 and text.isascii() and text.isalnum():  # a USCC, even one failing its check
+            if (decision_id := _uuid(text)) is not None:
+                filters["decision_id"] = decision_id
+            elif len(text) == 18 and all(c in CHARSET for c in text.upper()):  # a USCC, even one failing its check
                 filters["usccs"] = [text.upper()]
             else:
-                filters["usccs"] = _usccs_named(state, text)
-        for name in ("day_from", "day_to"):
+                filters["name"] = text
+        for name, zh in (("day_from", "起始"), ("day_to", "截止")):
             if form[name]:
                 try:
-                    filters[name] = dt.date.fromisoformat(form[name])
+                    day = dt.date.fromisoformat(form[name])
                 except ValueError:
-                    errors.append(f"{'起始' if name == 'day_from' else '截止'}日期“{form[name]}”不是YYYY-MM-DD格式")
+                    errors.append(f"{zh}日期“{form[name]}”不是YYYY-MM-DD格式")
+                    continue
+                if not EARLIEST <= day <= LATEST:
+                    errors.append(f"{zh}日期“{form[name]}”不在{EARLIEST}至{LATEST}之间")
+                else:
+                    filters[name] = day
         if grade:
             if grade not in GRADES:
                 errors.append(f"等级“{grade}”不是A/B/C/D之一")
@@ -291,10 +315,21 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
                 errors.append(f"决定类型“{kind}”不可查询")
             else:
                 kinds = (kind,)
+        number = int(page_no) if page_no.isdigit() and 1 <= int(page_no) <= 10_000 else 0
+        if not number:
+            errors.append(f"页码“{page_no}”不是1至10000之间的整数")
         rows: list[dict[str, Any]] = []
         more = False
         if not errors:
-            rows, more = search_decisions(state.engine, kinds=kinds, limit=50, offset=(page_no - 1) * 50, **filters)
+            rows, more = search_decisions(
+                state.engine,
+                kinds=kinds,
+                bank_requests=key.role == Role.REGULATOR,
+                tz=BEIJING,
+                limit=50,
+                offset=(number - 1) * 50,
+                **filters,
+            )
         return page(
             request,
             "decisions.html",
@@ -304,16 +339,22 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
             errors=errors,
             rows=[_listed(r) for r in rows],
             more=more,
-            page_no=page_no,
-            kinds=kinds if not kind else _kinds_for(key),
+            page_no=number,
+            kinds=_kinds_for(key),
             kind_zh=KIND_ZH,
             grades=GRADES,
         )
 
     def visible(key: ApiKey, decision_id: str) -> dict[str, Any]:
+        """The stored decision, or 404 when this key may not see it (as a missing one: its existence is not told)."""
         assert state.engine is not None
-        stored = get_decision(state.engine, decision_id) if _is_uuid(decision_id) else None
-        if stored is None or stored["kind"] not in _kinds_for(key):
+        found = _uuid(decision_id)
+        stored = get_decision(state.engine, found) if found else None
+        if (
+            stored is None
+            or stored["kind"] not in _kinds_for(key)
+            or (key.role != Role.REGULATOR and stored["bank_id"] is not None)  # a bank's, under its consent
+        ):
             raise ApiError(404, "unknown_decision", "没有该决定", f"no decision {decision_id} visible to this key")
         return stored
 
@@ -330,6 +371,7 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
     def replay_decision(request: Request, decision_id: str) -> HTMLResponse:
         key = signed_in(request)
         try:
+            same_origin(request)
             stored = visible(key, decision_id)
             if key.role != Role.REGULATOR:
                 raise ApiError(403, "forbidden_role", "仅监管人员可以重放决定", "only a regulator replays decisions")
@@ -351,25 +393,32 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
             return page(request, "error.html", key, 404, message=f"{uscc}不在当前评价范围内（未登记或已注销）")
         scorer = models.evaluation.scorer
         assert isinstance(scorer, Scorer)
-        con = duckdb.connect(str(state.settings.warehouse_path), read_only=True)
         try:
-            history = grade_history(con, scorer, uscc=uscc)
-            records = record_status(con, state.catalog, uscc=uscc, as_of=online.as_of)
-            info = con.execute(
-                "SELECT name, industry, division, size_class, registered_date FROM enterprises WHERE uscc = ?", [uscc]
-            ).fetchone()
-        finally:
-            con.close()
+            con = duckdb.connect(str(state.settings.warehouse_path), read_only=True)
+            try:
+                history = grade_history(con, scorer, uscc=uscc)
+                records = record_status(con, state.catalog, uscc=uscc, as_of=online.as_of)
+                info = con.execute(
+                    "SELECT name, industry, division, size_class, registered_date FROM enterprises WHERE uscc = ?",
+                    [uscc],
+                ).fetchone()
+            finally:
+                con.close()
+        except duckdb.Error as exc:  # the warehouse is being written (`scoring ingest`, `scoring features`)
+            return page(
+                request, "error.html", key, 503, message=f"数据仓库暂不可读，请稍后再试（{type(exc).__name__}）"
+            )
         assert state.engine is not None
-        stored, _ = search_decisions(state.engine, usccs=[uscc], kinds=_kinds_for(key), limit=200)
+        stored, _ = search_decisions(
+            state.engine, usccs=[uscc], kinds=_kinds_for(key), bank_requests=key.role == Role.REGULATOR, limit=200
+        )
         recs = records.to_dict(orient="records")
         for r in recs:
             r["table_zh"] = TABLE_ZH.get(str(r["table"]), str(r["table"]))
             r["date"] = "" if r["date"] is None or str(r["date"]) in ("NaT", "nan") else str(r["date"])[:10]
-        if (
-            key.role != Role.REGULATOR
-        ):  # repaired records are no longer published (信用修复): only a regulator sees them
-            recs = [r for r in recs if r["status"] != "repaired"]
+        if key.role != Role.REGULATOR:
+            # repaired (信用修复) or deleted records are no longer published: only a regulator sees them, as in the API
+            recs = [r for r in recs if r["counts"] or r["status"] == "disputed"]
         return page(
             request,
             "enterprise.html",
@@ -387,14 +436,19 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
 
     # ------------------------------------------------------------------ supervision and alerts
     def current_population(request: Request, key: ApiKey) -> Population | HTMLResponse:
-        if state.models is None or state.online is None:
+        now = served()
+        if now is None:
             return page(request, "error.html", key, 503, message="服务尚未加载模型或特征")
         try:
-            pop = population.get(wanted())
+            pop = population.get(*now)
         except PolicyError as exc:
             return page(request, "error.html", key, 500, message=f"监管政策文件有误：{exc}")
+        except duckdb.Error as exc:  # the warehouse is being written (`scoring ingest`, `scoring features`)
+            return page(
+                request, "error.html", key, 503, message=f"数据仓库暂不可读，请稍后再试（{type(exc).__name__}）"
+            )
         if pop is None:
-            return page(request, "error.html", key, 503, message="模型刚刚更新，请稍后刷新")
+            return page(request, "error.html", key, 503, message="正在按当前模型计算全部主体的等级，请稍后刷新")
         return pop
 
     @router.get("/supervision", response_class=HTMLResponse)
@@ -448,14 +502,19 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
 
     # ------------------------------------------------------------------ model cards
     @router.get("/models/{name}/{version}", response_class=HTMLResponse)
-    def model_card(request: Request, name: str, version: str) -> HTMLResponse:
+    def card(request: Request, name: str, version: str) -> HTMLResponse:
         key = signed_in(request)
-        assert state.registry is not None
-        try:
-            loaded = state.registry.version(name, version)
+        served = state.models.members() if state.models else []
+        loaded = next((m for m in served if m.name == name and m.version == version), None)
+        if loaded is not None:
+            return page(
+                request, "model.html", key, name=name, version=version, run_id=loaded.run_id, card=loaded.model_card
+            )
+        try:  # an older version: its card alone, not its booster
+            run_id, text = model_card(name, version)
         except Exception:
             return page(request, "error.html", key, 404, message=f"没有模型{name}的版本{version}")
-        return page(request, "model.html", key, model=loaded)
+        return page(request, "model.html", key, name=name, version=version, run_id=run_id, card=text)
 
     app.include_router(router)
 
@@ -467,25 +526,30 @@ def _safe_next(target: str) -> str:
     )
 
 
-def _is_uuid(text: str) -> bool:
+def _uuid(text: str) -> str | None:
+    """The decision id as stored (lower case, hyphenated), or None when ``text`` is not a UUID."""
     try:
-        uuid.UUID(text)
+        return str(uuid.UUID(text))
     except ValueError:
-        return False
-    return True
+        return None
+
+
+_R = TypeVar("_R", bound=Response)
+
+
+def _no_store(response: _R) -> _R:
+    """Decisions and keys stay out of shared and browser caches."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _beijing(utc_text: str) -> str:
+    """An audit time (UTC ISO text) on the users' clock."""
+    return dt.datetime.fromisoformat(utc_text).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _kinds_for(key: ApiKey) -> tuple[str, ...]:
     return DECISION_KINDS if key.role == Role.REGULATOR else ("evaluation",)
-
-
-def _usccs_named(state: ServiceState, text: str, cap: int = 500) -> list[str]:
-    """Enterprises of the served snapshot whose name contains ``text`` (at most ``cap``)."""
-    online = state.online
-    if online is None:
-        return []
-    names = online.column("name")
-    return [u for u, n in zip(online.usccs, names, strict=True) if text in str(n)][:cap]
 
 
 def _listed(row: dict[str, Any]) -> dict[str, Any]:
@@ -494,7 +558,7 @@ def _listed(row: dict[str, Any]) -> dict[str, Any]:
         **row,
         "decision_id": row["event_id"],
         "kind_zh": KIND_ZH.get(row["kind"], row["kind"]),
-        "created_at": str(row["created_at"])[:19].replace("T", " "),
+        "created_at": _beijing(str(row["created_at"])),
         "bank_id": row["bank_id"] or "",
         "limit": row["pre_credit_limit"],
         "decision_zh": row["decision_zh"] or "",
@@ -508,7 +572,7 @@ def _head(stored: dict[str, Any]) -> dict[str, Any]:
     return {
         "decision_id": stored["event_id"],
         "kind_zh": KIND_ZH.get(stored["kind"], stored["kind"]),
-        "created_at": str(stored["created_at"])[:19].replace("T", " "),
+        "created_at": _beijing(str(stored["created_at"])),
         "uscc": stored["uscc"],
         "name": p.get("name", ""),
     }
@@ -534,6 +598,8 @@ def _decision_view(state: ServiceState, key: ApiKey, stored: dict[str, Any]) -> 
         "excluded": p.get("excluded_records", []) if key.role == Role.REGULATOR else None,
         "disputed": p.get("disputed_records", []),
         "table_zh": TABLE_ZH,
+        "requester_zh": ROLE_ZH.get(Role(stored["role"]), stored["role"]) if stored["role"] else "",
+        "purpose_zh": PURPOSE_ZH,
     }
 
 

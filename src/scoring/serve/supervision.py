@@ -10,6 +10,7 @@ The policy (models/supervision_policy.yaml) says each grade's share of random in
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from scoring.registry.scorer import Scorer
 from scoring.registry.store import LoadedModel
 
 GRADES = ("A", "B", "C", "D")
+log = logging.getLogger(__name__)
 
 
 def snapshot_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
@@ -116,12 +118,15 @@ class Population:
     policy: SupervisionPolicy
     built_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     _alerts: list[Alert] | None = field(default=None, repr=False)
+    _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def distribution(self, by: str) -> pd.DataFrame:
-        """Enterprises per grade for each value of ``by`` (industry or division), with the total."""
-        table = pd.crosstab(self.frame[by], self.frame["grade"]).reindex(columns=list(GRADES), fill_value=0)
-        table["total"] = table.sum(axis=1)
-        return table.sort_index()
+        """Enterprises per grade for each value of ``by`` (industry or division), with the total (computed once)."""
+        if by not in self._tables:
+            table = pd.crosstab(self.frame[by], self.frame["grade"]).reindex(columns=list(GRADES), fill_value=0)
+            table["total"] = table.sum(axis=1)
+            self._tables[by] = table.sort_index()
+        return self._tables[by]
 
     def inspections(self) -> list[dict[str, Any]]:
         """Per grade: enterprises, the policy's share of random inspections, the planned number and the measure."""
@@ -154,12 +159,12 @@ class Population:
         out: list[Alert] = []
 
         def who(uscc: str) -> tuple[str, str, int]:
-            if uscc in known.index:
-                row = known.loc[uscc]
-                return str(row["name"]), str(row["grade"]), int(row["score"])
-            return "", "", 0
+            row = known.loc[uscc]
+            return str(row["name"]), str(row["grade"]), int(row["score"])
 
-        per_domain = self.penalties.groupby(["uscc", "domain"]).size().rename("n").reset_index()
+        # enterprises out of the evaluation population (deregistered, 注销) are no longer supervised here
+        penalties = self.penalties[self.penalties["uscc"].isin(known.index)]
+        per_domain = penalties.groupby(["uscc", "domain"]).size().rename("n").reset_index()
         for r in per_domain[per_domain["n"] >= rules.repeat_in_domain].itertuples():
             name, grade, score = who(str(r.uscc))
             out.append(
@@ -175,7 +180,7 @@ class Population:
                     score=score,
                 )
             )
-        domains = self.penalties.groupby("uscc")["domain"].agg(lambda s: sorted(set(s)))
+        domains = penalties.groupby("uscc")["domain"].agg(lambda s: sorted(set(s)))
         for uscc, ds in domains.items():
             if len(ds) >= rules.several_domains:
                 name, grade, score = who(str(uscc))
@@ -254,27 +259,37 @@ def build_population(
 
 
 class PopulationCache:
-    """The population of the served champion and snapshot, built once per model version.
+    """The population of the served champion and snapshot, built once per model version and snapshot.
 
     Built in the background when the service starts or swaps models (a city of a million
-    enterprises takes seconds), so the pages that read it answer at once.
+    enterprises takes seconds), so the pages that read it answer at once. While a new one is being
+    built, readers get the previous one (each page names the model and date it shows), or None.
     """
 
-    def __init__(self, build: Callable[[], tuple[str, Population | None]]) -> None:
-        self._build = build
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._current: tuple[str, Population | None] | None = None
+        self._current: tuple[str, Population] | None = None
 
-    def get(self, wanted: str) -> Population | None:
-        """The population for ``wanted`` (the champion's "name vN" and snapshot date), built if need be."""
+    def get(self, label: str, build: Callable[[], Population]) -> Population | None:
+        """The population labelled ``label`` ("name vN @ date"), built by ``build`` if no one is building."""
         got = self._current
-        if got is not None and got[0] == wanted:
+        if got is not None and got[0] == label:
             return got[1]
-        with self._lock:
+        if not self._lock.acquire(blocking=False):  # being built by another request or the warm-up
+            return got[1] if got is not None else None
+        try:
             got = self._current
-            if got is None or got[0] != wanted:
-                got = self._current = self._build()
-        return got[1] if got[0] == wanted else None
+            if got is None or got[0] != label:
+                got = self._current = (label, build())
+            return got[1]
+        finally:
+            self._lock.release()
 
-    def warm(self, wanted: str) -> None:
-        threading.Thread(target=self.get, args=(wanted,), name="population", daemon=True).start()
+    def warm(self, label: str, build: Callable[[], Population]) -> None:
+        def run() -> None:
+            try:
+                self.get(label, build)
+            except Exception:  # a page asking later builds it again and shows the error
+                log.exception("building the supervision population failed")
+
+        threading.Thread(target=run, name="population", daemon=True).start()
