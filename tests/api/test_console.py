@@ -28,6 +28,7 @@ from scoring.serve.store import (
     revoke_key,
     search_decisions,
     session_key,
+    verify_chain,
 )
 from scoring.serve.supervision import Population, build_population
 
@@ -180,6 +181,14 @@ def test_the_decision_index_follows_appends_and_is_rebuilt_for_an_older_store(tm
     engine.dispose()
     engine = engine_for(url)
     assert [r["event_id"] for r in search_decisions(engine)[0]] == ids[::-1]
+    # the index is checked against the chain: an entry changed or removed behind the log's back is reported
+    assert verify_chain(engine).intact
+    with engine.begin() as con:
+        con.execute(decision_index.update().where(decision_index.c.event_id == ids[1]).values(grade="A"))
+        con.execute(decision_index.delete().where(decision_index.c.event_id == ids[0]))
+    problems = verify_chain(engine).problems
+    assert any(ids[1] in p and "disagrees" in p for p in problems)
+    assert any(ids[0] in p and "lacks it" in p for p in problems)
 
 
 def test_search_by_name_part_and_by_the_users_day(tmp_path) -> None:

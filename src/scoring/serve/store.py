@@ -709,9 +709,12 @@ def _ordered(engine: sa.Engine, batch: int = 5000) -> Iterator[dict[str, Any]]:
 
 
 def verify_chain(engine: sa.Engine, *, max_problems: int = 50) -> ChainReport:
-    """Recompute the chain: every row's hash, the links, the sequence and the head."""
+    """Recompute the chain: every row's hash, the links, the sequence and the head; and check that the
+    decision index (what the console searches) says of each decision what its audit row says."""
     problems: list[str] = []
     prev, expected, n = GENESIS, 1, 0
+    with engine.connect() as con:
+        index = {r["event_id"]: dict(r) for r in con.execute(sa.select(decision_index)).mappings()}
     for row in _ordered(engine):
         n += 1
         seq = int(row["seq"])
@@ -721,9 +724,18 @@ def verify_chain(engine: sa.Engine, *, max_problems: int = 50) -> ChainReport:
             problems.append(f"row {seq} ({row['event_id']}): does not link to the row before it")
         if _row_hash(row["prev_hash"], row) != row["hash"]:
             problems.append(f"row {seq} ({row['event_id']}): its content does not match its hash (changed)")
+        summary = _summary(row["kind"], orjson.loads(row["payload"]))
+        if summary is not None:
+            entry = index.pop(row["event_id"], None)
+            if entry is None:
+                problems.append(f"row {seq} ({row['event_id']}): the decision index lacks it (search cannot find it)")
+            elif entry != _index_row(row, summary):
+                problems.append(f"row {seq} ({row['event_id']}): the decision index disagrees with it (changed)")
         prev, expected = row["hash"], seq + 1
         if len(problems) >= max_problems:
             break
+    else:
+        problems += [f"the decision index lists {e}, which the log does not hold" for e in list(index)[:max_problems]]
     with engine.connect() as con:
         head = con.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
     if len(problems) < max_problems:
