@@ -10,7 +10,6 @@ docs/console-supervision.png.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import statistics
@@ -22,7 +21,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, write_section
-from serve import _env, _free_port, _settings, _start, _stop, _wait_ready
+from serve import _env, _free_port, _settings, _start, _stop, _wait_ready, consent
 
 BANK = "BENCH_BANK"
 
@@ -51,22 +50,12 @@ def _setup(home: Path) -> dict[str, str]:
 
 def _decide(base: str, home: Path, made: dict) -> dict:
     """A pre-credit decision with a limit, for an enterprise with penalties (the first candidate approved or referred)."""
-    from scoring.serve.store import Purpose, engine_for, grant_consent
+    from scoring.serve.store import engine_for
 
     engine = engine_for(_settings(home).decision_url)
-    today = dt.date.today()
     answer: dict = {}
     for uscc in made["candidates"]:
-        grant_consent(
-            engine,
-            uscc=uscc,
-            bank_id=BANK,
-            purpose=Purpose.PRE_CREDIT,
-            granted_on=today,
-            expires_on=today + dt.timedelta(days=30),
-            evidence="benchmark",
-            created_by="benchmark",
-        )
+        consent(engine, uscc, BANK)
         answer = httpx.post(
             f"{base}/v1/pre-credit",
             json={"uscc": uscc, "reference": "console benchmark"},

@@ -180,6 +180,23 @@ def _wrk(url: str, path: str, bodies: list[str], *, auth: str | None, seconds: i
     return result
 
 
+def consent(engine, uscc: str, bank: str) -> None:
+    """The enterprise's pre-credit authorization of the benchmark bank, from yesterday for 30 days."""
+    from scoring.serve.store import Purpose, grant_consent
+
+    today = dt.date.today()
+    grant_consent(
+        engine,
+        uscc=uscc,
+        bank_id=bank,
+        purpose=Purpose.PRE_CREDIT,
+        granted_on=today - dt.timedelta(days=1),
+        expires_on=today + dt.timedelta(days=30),
+        evidence="benchmark",
+        created_by="benchmark",
+    )
+
+
 def _start(command: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
     """A server in its own process group (so that _stop ends its workers too), its output to ``log``."""
     return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -202,7 +219,7 @@ def over_http(
     import mlflow
 
     from scoring.registry.store import configure, resolve_alias
-    from scoring.serve.store import Purpose, Role, create_key, engine_for, grant_consent
+    from scoring.serve.store import Role, create_key, engine_for
 
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: `make system-deps` installs it (Debian package wrk)")
@@ -215,18 +232,8 @@ def over_http(
             "ORDER BY hash(uscc || ?) LIMIT ?",
             [str(seed), enterprises],
         ).df()
-    today = dt.date.today()
     for uscc in frame["uscc"]:
-        grant_consent(
-            engine,
-            uscc=uscc,
-            bank_id=BANK,
-            purpose=Purpose.PRE_CREDIT,
-            granted_on=today - dt.timedelta(days=1),
-            expires_on=today + dt.timedelta(days=30),
-            evidence="benchmark",
-            created_by="benchmark",
-        )
+        consent(engine, uscc, BANK)
     engine.dispose()
     logs = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     results: dict = {

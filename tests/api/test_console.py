@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from scoring.registry.policy import PolicyError, load_supervision_policy
 from scoring.serve.app import create_app
-from scoring.serve.console import waterfall
+from scoring.serve.console import BEIJING, waterfall
 from scoring.serve.store import (
     Event,
     Purpose,
@@ -197,7 +197,7 @@ def test_search_by_name_part_and_by_the_users_day(tmp_path) -> None:
     assert [r["event_id"] for r in search_decisions(engine, name="业92")[0]] == [d]
     assert search_decisions(engine, name="%")[0] == []  # a wildcard is a character like any other
     # days are the users' days (Beijing time): today there finds both, yesterday there neither
-    beijing = dt.timezone(dt.timedelta(hours=8))
+    beijing = BEIJING
     today = dt.datetime.now(beijing).date()
     found = search_decisions(engine, day_from=today, day_to=today, tz=beijing)[0]
     assert {r["event_id"] for r in found} == {b, d}

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from scoring.registry.policy import load_supervision_policy
+from scoring.serve.console import BEIJING
 from scoring.serve.store import engine_for
 from tests.conftest import authorize, skip_or_fail
 
@@ -110,7 +111,7 @@ def test_regulator_signs_in_searches_opens_the_chart_and_replays(page, server, k
     pre_id, ev_id = made["pre_credit"]["decision_id"], made["evaluation"]["decision_id"]
     grade = made["pre_credit"]["grade"]
     other = next(g for g in "ABCD" if g != grade)
-    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()  # the users' day: Beijing time
+    today = dt.datetime.now(BEIJING).date().isoformat()  # the users' day
     assert {pre_id, ev_id} <= set(_search(page, server, q=made["uscc"]))
     assert set(_search(page, server, q=pre_id)) == {pre_id}
     assert pre_id in _search(page, server, q=made["name"][2:6])  # part of the name
