@@ -15,6 +15,7 @@ and the refusal is audited.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import uuid
 from collections.abc import Callable
@@ -127,12 +128,10 @@ def waterfall(
 def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState, dict[str, Any]], Any]) -> None:
     """Mount the console's pages on the app (``replay`` is the API's own replay of a stored decision)."""
     router = APIRouter(prefix="/console", include_in_schema=False)
-    policy_cache: dict[str, SupervisionPolicy] = {}
 
+    @functools.cache  # read once, on first use: a fault in the file is shown on the page that needs it
     def policy() -> SupervisionPolicy:
-        if "p" not in policy_cache:
-            policy_cache["p"] = load_supervision_policy(state.settings.model_spec_path("supervision_policy"))
-        return policy_cache["p"]
+        return load_supervision_policy(state.settings.model_spec_path("supervision_policy"))
 
     def served() -> tuple[str, Callable[[], Population]] | None:
         """The label and the builder of the population of what is served now (one read of models and snapshot)."""
@@ -163,7 +162,6 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
 
     if state.settings.console_warm:
         state.on_swap.append(warm)
-    app.state.population = population
 
     # ------------------------------------------------------------------ sessions
     def signed_in(request: Request) -> ApiKey:
