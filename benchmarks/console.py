@@ -30,7 +30,7 @@ def _setup(home: Path) -> dict[str, str]:
     """Keys in the home's decision store, and the candidates for the decision page (enterprises with penalties)."""
     import duckdb
 
-    from scoring.serve.store import Role, create_key, engine_for
+    from scoring.store import Role, create_key, engine_for
 
     settings = _settings(home)
     engine = engine_for(settings.decision_url)  # indexes an older store's decisions first, once
@@ -50,7 +50,7 @@ def _setup(home: Path) -> dict[str, str]:
 
 def _decide(base: str, home: Path, made: dict) -> dict:
     """A pre-credit decision with a limit, for an enterprise with penalties (the first candidate approved or referred)."""
-    from scoring.serve.store import engine_for
+    from scoring.store import engine_for
 
     engine = engine_for(_settings(home).decision_url)
     answer: dict = {}
@@ -70,7 +70,7 @@ def _decide(base: str, home: Path, made: dict) -> dict:
 def measure(home: Path, *, rounds: int, screenshots: bool) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from scoring.serve.store import decision_index, engine_for
+    from scoring.store import decision_index, engine_for
 
     made = _setup(home)
     port = _free_port()

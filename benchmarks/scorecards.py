@@ -30,8 +30,8 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, write_section
 
-from scoring.data.flat import flat_table
-from scoring.training.flat import TableModel
+from scoring.data.synthetic_tables import flat_table
+from scoring.training.table import TableModel
 
 SECTION = "## Models: against WOE logistic scorecards"
 # toad 0.1.7 indexes column labels with NumPy arrays, which pandas 3's Arrow-backed strings refuse
@@ -156,8 +156,8 @@ def evaluation_split(warehouse: Path, resamples: int = 200) -> tuple[str, pd.Dat
     model as `scoring train` fits it, and each scorecard fitted on the same training snapshots and
     tested on the same test snapshot. Returns (a description of the split, one row per method)."""
     from scoring.data.ingest import connect, extract_date_of
+    from scoring.domain.scorer import Scorer, encode_matrix
     from scoring.features.catalog import load_catalog
-    from scoring.registry.scorer import Scorer, encode_matrix
     from scoring.training.spec import load_spec
     from scoring.training.train import (
         choose_as_of_dates,

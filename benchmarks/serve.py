@@ -83,10 +83,10 @@ def _settings(home: Path):
 
 def in_process(home: Path, n: int, seed: int) -> dict:
     """Per-decision milliseconds of the decision alone and with its audit append."""
+    from scoring.domain.decide import evaluation_record, pre_credit_record, pre_credit_result
     from scoring.serve.app import _payload
-    from scoring.serve.decide import evaluation_record, pre_credit_record, pre_credit_result
     from scoring.serve.deps import ServiceState
-    from scoring.serve.store import Event, Role, append, create_key
+    from scoring.store import Event, Role, append, create_key
 
     settings = _settings(home).model_copy(
         update={"decision_db_url": f"sqlite:///{tempfile.mkdtemp(prefix='bench-decisions-')}/decisions.db"}
@@ -182,7 +182,7 @@ def _wrk(url: str, path: str, bodies: list[str], *, auth: str | None, seconds: i
 
 def consent(engine, uscc: str, bank: str) -> None:
     """The enterprise's pre-credit authorization of the benchmark bank, from yesterday for 30 days."""
-    from scoring.serve.store import Purpose, grant_consent
+    from scoring.store import Purpose, grant_consent
 
     today = dt.date.today()
     grant_consent(
@@ -218,8 +218,8 @@ def over_http(
     import duckdb
     import mlflow
 
-    from scoring.registry.store import configure, resolve_alias
-    from scoring.serve.store import Role, create_key, engine_for
+    from scoring.registry.versions import configure, resolve_alias
+    from scoring.store import Role, create_key, engine_for
 
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: `make system-deps` installs it (Debian package wrk)")
@@ -275,7 +275,7 @@ def over_http(
     uri = f"models:/{settings.model_name}/{version}"
     info = mlflow.models.get_model_info(uri)
     columns = [str(c.name) for c in info.signature.inputs.inputs] if info.signature else None
-    from scoring.registry.store import load_version
+    from scoring.registry.versions import load_version
 
     scorer = load_version(settings.model_name, version).scorer
     columns = columns or list(scorer.config.features)

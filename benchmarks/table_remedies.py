@@ -26,8 +26,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scorecards import Fit, ks, optbinning_scorecard
 
-from scoring.data.flat import flat_table
-from scoring.training.flat import TableModel, table_params
+from scoring.data.synthetic_tables import flat_table
+from scoring.training.table import TableModel, table_params
 
 
 def candidate(

@@ -24,7 +24,7 @@
 import pandas as pd
 from mlflow import MlflowClient
 
-from scoring.registry.store import configure
+from scoring.registry.versions import configure
 from scoring.settings import Settings
 from scoring.training.promote import evaluate_gate, promote
 from scoring.training.train import train_evaluation

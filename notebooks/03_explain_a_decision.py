@@ -31,8 +31,8 @@ matplotlib.use("Agg")  # no display needed: the figure is shown inline in Jupyte
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from scoring.serve.store import DECISION_KINDS, engine_for, events, get_decision, verify_chain
 from scoring.settings import Settings
+from scoring.store import DECISION_KINDS, engine_for, events, get_decision, verify_chain
 
 settings = Settings()
 engine = engine_for(settings.decision_url)

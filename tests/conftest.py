@@ -21,8 +21,8 @@ from scoring.data.ingest import connect, extract_date_of, ingest_directory
 from scoring.features.build import store_snapshot
 from scoring.features.catalog import load_catalog
 from scoring.serve.app import create_app
-from scoring.serve.store import Purpose, Role, create_key, engine_for, grant_consent
 from scoring.settings import Settings
+from scoring.store import Purpose, Role, create_key, engine_for, grant_consent
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = GeneratorConfig(enterprises=2500, months=48, seed=11)

@@ -429,8 +429,8 @@ def train_table(
     as_json: Annotated[bool, typer.Option("--json", help="end with one JSON line: model_uri and the metrics")] = False,
 ) -> None:
     """Train the evaluation pipeline on a flat table and register it (MLFLOW_TRACKING_URI is honoured)."""
-    from scoring.training.flat import TableError
-    from scoring.training.flat import train_table as run
+    from scoring.training.table import TableError
+    from scoring.training.table import train_table as run
 
     settings = Settings()
     try:
@@ -458,8 +458,8 @@ def predict_table(
     id_column: Annotated[str | None, typer.Option("--id", help="identifier column copied to the output")] = None,
 ) -> None:
     """Score every row: id, probability, score, grade and the top reasons (MLFLOW_TRACKING_URI is honoured)."""
-    from scoring.training.flat import TableError
-    from scoring.training.flat import predict_table as run
+    from scoring.training.table import TableError
+    from scoring.training.table import predict_table as run
 
     settings = Settings()
     try:
@@ -503,7 +503,7 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key; the key is shown once, only its hash is stored."""
-    from scoring.serve.store import Role, create_key, engine_for
+    from scoring.store import Role, create_key, engine_for
 
     try:
         secret, record = create_key(
@@ -521,7 +521,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (ids, roles, banks; never the keys)."""
-    from scoring.serve.store import engine_for, list_keys
+    from scoring.store import engine_for, list_keys
 
     table = Table("key id", "role", "bank", "label", "created", "revoked")
     for k in list_keys(engine_for(Settings().decision_url)):
@@ -539,7 +539,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id shown by `scoring keys list`")]) -> None:
     """Revoke an API key: a running service refuses it within SCORING_KEY_CACHE_SECONDS (5 s)."""
-    from scoring.serve.store import engine_for, revoke_key
+    from scoring.store import engine_for, revoke_key
 
     if not revoke_key(engine_for(Settings().decision_url), key_id):
         raise _fail(f"no live key {key_id}")
@@ -560,7 +560,7 @@ def consents_grant(
     import getpass
 
     from scoring.serve.schemas import UsccValueError, uscc_shape
-    from scoring.serve.store import Purpose, engine_for, grant_consent
+    from scoring.store import Purpose, engine_for, grant_consent
 
     try:
         code = uscc_shape(uscc)
@@ -591,7 +591,7 @@ def consents_list(
     bank_id: Annotated[str | None, typer.Option(help="only this bank")] = None,
 ) -> None:
     """List consents, newest first."""
-    from scoring.serve.store import engine_for, list_consents
+    from scoring.store import engine_for, list_consents
 
     table = Table("consent id", "uscc", "bank", "purpose", "granted", "expires", "revoked", "evidence")
     for c in list_consents(engine_for(Settings().decision_url), uscc=uscc, bank_id=bank_id):
@@ -613,7 +613,7 @@ def consents_revoke(consent_id: Annotated[str, typer.Argument(help="the consent 
     """Revoke a consent from now on (audited)."""
     import getpass
 
-    from scoring.serve.store import engine_for, revoke_consent
+    from scoring.store import engine_for, revoke_consent
 
     if revoke_consent(engine_for(Settings().decision_url), consent_id, by=f"cli:{getpass.getuser()}") is None:
         raise _fail(f"no live consent {consent_id}")
@@ -624,7 +624,7 @@ def consents_revoke(consent_id: Annotated[str, typer.Argument(help="the consent 
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit log's hash chain: a changed or deleted row is reported (exit 1)."""
-    from scoring.serve.store import engine_for, verify_chain
+    from scoring.store import engine_for, verify_chain
 
     report = verify_chain(engine_for(Settings().decision_url))
     if report.intact:
@@ -643,7 +643,7 @@ def outcomes_export(
     ] = Path("var/outcomes/loans.reported.parquet"),
 ) -> None:
     """Write the latest reported outcome of every loan as a loans table, for `scoring ingest` and retraining."""
-    from scoring.serve.store import engine_for, reported_loans
+    from scoring.store import engine_for, reported_loans
 
     frame = reported_loans(engine_for(Settings().decision_url))
     if frame.empty:
@@ -797,7 +797,7 @@ def demo(
 
 
 def _demo_train(settings: Settings) -> None:
-    from scoring.registry.store import configure
+    from scoring.registry.versions import configure
     from scoring.training.precredit import lineage_now, train_pre_credit
     from scoring.training.promote import promote as run_promote
     from scoring.training.train import current_lineage, train_evaluation
@@ -839,7 +839,7 @@ def _demo_train(settings: Settings) -> None:
 
 def _demo_key(settings: Settings) -> str:
     """The demo analyst's key (for the curl), and a regulator's for the console; each kept while it is live."""
-    from scoring.serve.store import Role, authenticate, create_key, engine_for
+    from scoring.store import Role, authenticate, create_key, engine_for
 
     engine = engine_for(settings.decision_url)
     found = []

@@ -13,10 +13,11 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from scoring.registry.policy import PolicyError, load_supervision_policy
+from scoring.domain.policy import PolicyError, load_supervision_policy
 from scoring.serve.app import create_app
 from scoring.serve.console import BEIJING, waterfall
-from scoring.serve.store import (
+from scoring.serve.supervision import Population, build_population
+from scoring.store import (
     Event,
     Purpose,
     Role,
@@ -30,7 +31,6 @@ from scoring.serve.store import (
     session_key,
     verify_chain,
 )
-from scoring.serve.supervision import Population, build_population
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@ import duckdb
 import pytest
 
 from scoring.serve.app import create_app
-from scoring.serve.store import engine_for, get_decision, revoke_key
+from scoring.store import engine_for, get_decision, revoke_key
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -79,7 +79,7 @@ def test_explained_evaluation_with_real_values(client, analyst_key, known, serve
 
 
 def test_penalty_reason_quotes_the_real_count(client, analyst_key, known) -> None:
-    from scoring.explain.reasons import render
+    from scoring.domain.reasons import render
     from scoring.features.catalog import load_catalog
 
     catalog = load_catalog(client.app.state.service.settings.catalog_path)
@@ -96,7 +96,7 @@ def test_serious_list_is_d_with_the_override_shown(client, analyst_key, known) -
 
 
 def test_a_revoked_key_is_refused(client, served) -> None:
-    from scoring.serve.store import Role, create_key
+    from scoring.store import Role, create_key
 
     engine = engine_for(served.settings.decision_url)
     secret, record = create_key(engine, role=Role.REGULATOR)
@@ -112,7 +112,7 @@ def test_a_key_revoked_while_in_use_is_refused_once_the_key_cache_expires(served
 
     from fastapi.testclient import TestClient
 
-    from scoring.serve.store import Role, create_key
+    from scoring.store import Role, create_key
 
     engine = engine_for(served.settings.decision_url)
     secret, record = create_key(engine, role=Role.REGULATOR)
@@ -137,7 +137,7 @@ def test_a_key_revoked_while_in_use_is_refused_once_the_key_cache_expires(served
 
 def test_the_key_cache_forgets_a_key_after_its_seconds(monkeypatch) -> None:
     from scoring.serve import deps
-    from scoring.serve.store import ApiKey, Role
+    from scoring.store import ApiKey, Role
 
     now = [1000.0]
     monkeypatch.setattr(deps.time, "monotonic", lambda: now[0])
@@ -163,7 +163,7 @@ def test_not_ready_without_a_model(tmp_path, analyst_key) -> None:
         assert c.get("/healthz").status_code == 200
         ready = c.get("/readyz")
         assert ready.status_code == 503 and ready.json()["problems"]
-        from scoring.serve.store import Role, create_key
+        from scoring.store import Role, create_key
 
         secret, _ = create_key(engine_for(settings_for(tmp_path).decision_url), role=Role.ANALYST)
         r = c.post("/v1/evaluations", json={"uscc": "91320100748204660Q"}, headers=_auth(secret))

@@ -6,7 +6,7 @@ import duckdb
 from fastapi.testclient import TestClient
 
 from scoring.serve.app import create_app
-from scoring.serve.store import Purpose, Role, create_key, engine_for, metadata, verify_chain
+from scoring.store import Purpose, Role, create_key, engine_for, metadata, verify_chain
 from tests.conftest import authorize
 
 

@@ -6,7 +6,7 @@ import json
 import duckdb
 import pytest
 
-from scoring.serve.store import Role, create_key, engine_for, verify_chain
+from scoring.store import Role, create_key, engine_for, verify_chain
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -97,7 +97,7 @@ def test_without_consent_a_bank_is_refused_and_the_refusal_is_audited(client, ke
     # an evaluation needs an authorization too
     r = client.post("/v1/evaluations", json={"uscc": firms["lendable"]}, headers=_auth(keys.bank_b))
     assert r.status_code == 403
-    from scoring.serve.store import events
+    from scoring.store import events
 
     refusals = events(engine_for(served.settings.decision_url), kinds=["refusal"], bank_id="BANK_B")
     assert refusals and refusals[0]["payload"]["code"] == "no_consent"
@@ -201,7 +201,7 @@ def test_replay_recomputes_the_identical_decision(client, keys, decision_a) -> N
 def test_replay_notices_a_changed_input(client, keys, decision_a, served) -> None:
     """A replay is a real recomputation: had the stored inputs been different, it would say so."""
     from scoring.serve.app import _replay
-    from scoring.serve.store import get_decision
+    from scoring.store import get_decision
 
     stored = get_decision(engine_for(served.settings.decision_url), decision_a["decision_id"])
     points = stored["payload"]["evaluation"]["shap_points"]
@@ -270,7 +270,7 @@ def test_bad_outcomes_name_the_field(client, keys, decision_a) -> None:
 
 def test_reported_outcomes_export_as_a_loans_table_for_retraining(client, keys, decision_a, served) -> None:
     from scoring.data import schema
-    from scoring.serve.store import reported_loans
+    from scoring.store import reported_loans
 
     frame = reported_loans(engine_for(served.settings.decision_url))
     row = frame[frame["loan_id"] == "L-A-0001"].iloc[0]

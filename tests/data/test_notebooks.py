@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scoring.serve.store import Purpose, engine_for
+from scoring.store import Purpose, engine_for
 from tests.conftest import authorize
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ import duckdb
 import httpx
 import pytest
 
-from scoring.registry.policy import load_supervision_policy
+from scoring.domain.policy import load_supervision_policy
 from scoring.serve.console import BEIJING
-from scoring.serve.store import engine_for
+from scoring.store import engine_for
 from tests.conftest import authorize, skip_or_fail
 
 pytestmark = pytest.mark.e2e
@@ -158,7 +158,7 @@ def test_regulator_signs_in_searches_opens_the_chart_and_replays(page, server, k
 
 def test_a_bank_key_is_refused_and_audited(page, server, served, keys) -> None:
     engine = engine_for(served.settings.decision_url)
-    from scoring.serve.store import events
+    from scoring.store import events
 
     before = len(events(engine, kinds=["refusal"], bank_id="BANK_B", limit=10_000))
     _sign_in(page, server, keys.bank_b)

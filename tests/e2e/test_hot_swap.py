@@ -19,7 +19,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from scoring.serve.store import Role, create_key, engine_for
+from scoring.store import Role, create_key, engine_for
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e

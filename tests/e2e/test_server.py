@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from scoring.serve.store import Purpose, Role, create_key, engine_for
+from scoring.store import Purpose, Role, create_key, engine_for
 from tests.conftest import authorize
 
 pytestmark = pytest.mark.e2e

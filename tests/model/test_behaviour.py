@@ -11,7 +11,7 @@ import pytest
 
 from scoring.features.build import load_snapshot
 from scoring.features.catalog import load_catalog
-from scoring.registry.store import configure, load_version
+from scoring.registry.versions import configure, load_version
 from scoring.training.spec import load_spec
 from scoring.training.train import evaluation_frame, fit
 

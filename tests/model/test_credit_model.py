@@ -9,7 +9,7 @@ import pytest
 
 from scoring.features.build import load_snapshot
 from scoring.features.catalog import load_catalog
-from scoring.registry.store import configure, load_version, resolve_alias
+from scoring.registry.versions import configure, load_version, resolve_alias
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_run_is_logged_with_metrics_plots_and_lineage(county, trained) -> None:
 
 def test_training_rows_encoded_in_the_warehouse_equal_the_frames_encoded_in_python(county, trained) -> None:
     """Training reads many snapshots straight from DuckDB; serving encodes DataFrames. Same rows, same values."""
-    from scoring.registry.scorer import encode_matrix
+    from scoring.domain.scorer import encode_matrix
     from scoring.training.spec import load_spec
     from scoring.training.train import evaluation_frame, feature_names, training_rows
 

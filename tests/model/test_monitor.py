@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scoring.cli import MONITOR_RED, app
-from scoring.registry.store import configure
+from scoring.registry.versions import configure
 from tests.conftest import REPO, SMALL
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from scoring.data.ingest import extract_date_of
+from scoring.domain.policy import decide_limit, load_policy
 from scoring.features.build import load_snapshot
 from scoring.features.catalog import load_catalog
-from scoring.registry.policy import decide_limit, load_policy
-from scoring.registry.store import configure
+from scoring.registry.versions import configure
 from scoring.training.precredit import choose_vintages, loan_frame
 from scoring.training.promote import _load
 from scoring.training.spec import load_spec

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from scoring.data.ingest import ingest
-from scoring.registry.store import configure
+from scoring.registry.versions import configure
 from scoring.training.promote import PromotionError, evaluate_gate, promote
 from scoring.training.train import train_evaluation
 from tests.conftest import REPO, settings_for

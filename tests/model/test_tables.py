@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from scoring.data.flat import flat_table
-from scoring.training.flat import TableError, TableModel, binary_target
+from scoring.data.synthetic_tables import flat_table
+from scoring.training.table import TableError, TableModel, binary_target
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from scoring.serve.store import (
+from scoring.store import (
     DuplicateEvent,
     Event,
     Purpose,
@@ -38,7 +38,7 @@ def engine(request, tmp_path: Path):
         url = request.getfixturevalue("postgres_url")
     engine = engine_for(url)
     if request.param == "postgresql":  # a clean store per test on the session's server
-        from scoring.serve.store import metadata
+        from scoring.store import metadata
 
         metadata.drop_all(engine)
         engine.dispose()
@@ -133,7 +133,7 @@ def test_a_duplicate_among_concurrent_appends_fails_alone(engine) -> None:
 
 def test_concurrent_appends_share_one_commit_and_get_their_own_ids(engine) -> None:
     """Group commit: appends queued while the writer is busy go out in one transaction, each with its own ids."""
-    from scoring.serve import store
+    from scoring import store
 
     commits: list[int] = []
     sa.event.listen(engine, "commit", lambda _: commits.append(1))

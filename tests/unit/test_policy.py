@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring.registry.policy import PolicyError, decide_limit, load_policy
+from scoring.domain.policy import PolicyError, decide_limit, load_policy
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = load_policy(REPO / "models" / "pre_credit_policy.yaml")

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from scoring.registry.scorer import ScoreScaling
+from scoring.domain.scorer import ScoreScaling
 
 
 def test_points_to_double_odds() -> None:

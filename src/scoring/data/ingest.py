@@ -31,6 +31,7 @@ import duckdb
 
 from scoring.data import schema
 from scoring.data.uscc import sql_check_expression, sql_shape_expression
+from scoring.errors import ScoringError
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,20 @@ QUALITY_TARGET = 0.0001  # the seeds' ceiling for duplicate and wrong-code recor
 WAREHOUSE_FORMAT = "2"  # bumped whenever a table's layout changes
 
 
-class IngestError(RuntimeError):
+class IngestError(ScoringError, RuntimeError):
     """A whole file could not be read or lacks required columns."""
+
+    code = "ingest_failed"
+    status = None
+    title_zh = "数据文件无法导入"
 
 
 class WarehouseFormatError(IngestError):
     """The warehouse file was written by a version with another table layout."""
+
+    code = "warehouse_format"
+    status = None
+    title_zh = "数据仓库文件的版本不符"
 
 
 @dataclass

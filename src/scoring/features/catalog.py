@@ -18,10 +18,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scoring.data import schema
+from scoring.errors import ScoringError
 
 
-class CatalogError(ValueError):
+class CatalogError(ScoringError, ValueError):
     """The catalog file is invalid; the message names the file and the entry."""
+
+    code = "invalid_catalog"
+    status = None
+    title_zh = "特征目录文件有误"
 
 
 class Monotone(StrEnum):

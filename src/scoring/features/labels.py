@@ -16,12 +16,17 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.ingest import extract_date_of
+from scoring.errors import ScoringError
 
 LABEL_MONTHS = 12
 
 
-class LabelWindowError(ValueError):
+class LabelWindowError(ScoringError, ValueError):
     """The outcome window reaches past the data: the label would be incomplete."""
+
+    code = "incomplete_label_window"
+    status = None
+    title_zh = "结果观察期超出数据范围"
 
 
 def window_end(as_of: dt.date, months: int = LABEL_MONTHS) -> dt.date:

@@ -14,12 +14,17 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from scoring.errors import ScoringError
 from scoring.features.build import SNAPSHOT_TABLE
 from scoring.features.catalog import Catalog
 
 
-class OnlineFeaturesError(RuntimeError):
+class OnlineFeaturesError(ScoringError, RuntimeError):
     """No usable snapshot in the warehouse."""
+
+    code = "no_features"
+    status = 503
+    title_zh = "没有可用的特征快照"
 
 
 class OnlineFeatures:

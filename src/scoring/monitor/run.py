@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from scoring.errors import ScoringError
 from scoring.monitor.drift import (
     Flag,
     Thresholds,
@@ -44,8 +45,12 @@ MAX_REFERENCE_ROWS = 1_000_000  # above this the reference is a sample of enterp
 _ORDER = {Flag.GREEN: 0, Flag.AMBER: 1, Flag.RED: 2}
 
 
-class MonitorError(RuntimeError):
+class MonitorError(ScoringError, RuntimeError):
     """Monitoring cannot run: no champion, no data at that date, a champion without lineage, ..."""
+
+    code = "monitor_failed"
+    status = None
+    title_zh = "无法运行监测"
 
 
 def worst(flags: list[Flag]) -> Flag:
@@ -155,7 +160,7 @@ def _champion(settings: Settings) -> Any:
     """The champion's loaded version (scorer and lineage), or a MonitorError saying what to run."""
     import mlflow
 
-    from scoring.registry.store import configure, load_version
+    from scoring.registry.versions import configure, load_version
 
     client = configure(settings)
     try:
@@ -205,9 +210,9 @@ def compute(
     pairs the enterprises of the latest reference date with those at ``as_of``.
     """
     from scoring.data.ingest import IngestError, connect, data_fingerprint, extract_date_of
+    from scoring.domain.scorer import Scorer
     from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots
     from scoring.features.catalog import load_catalog
-    from scoring.registry.scorer import Scorer
 
     limits = thresholds or Thresholds()
     champion = _champion(settings)
@@ -343,7 +348,7 @@ def log_run(settings: Settings, result: MonitorResult, report: Path) -> str:
     counts, tags naming the champion and the dates, the HTML report and the tables; return the run id."""
     import mlflow
 
-    from scoring.registry.store import configure, ensure_experiment
+    from scoring.registry.versions import configure, ensure_experiment
 
     configure(settings)
     experiment = ensure_experiment(settings, settings.monitoring_experiment)

@@ -27,9 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scoring import __version__
 from scoring.data.uscc import UsccFault, validate
-from scoring.registry.policy import LimitPolicy
-from scoring.serve import console
-from scoring.serve.decide import (
+from scoring.domain.decide import (
     EVALUATION_FIELDS,
     PRE_CREDIT_FIELDS,
     differences,
@@ -41,9 +39,12 @@ from scoring.serve.decide import (
     pre_credit_record,
     pre_credit_result,
 )
-from scoring.serve.deps import ApiError, ServiceDep, ServiceState, refuse, require
+from scoring.domain.models import AMOUNT, DEFAULT, EVALUATION, ModelSet
+from scoring.domain.policy import LimitPolicy
+from scoring.errors import ApiError
+from scoring.serve import console
+from scoring.serve.deps import ServiceDep, ServiceState, refuse, require
 from scoring.serve.middleware import BodyLimit, Metrics, RequestMetrics, error_body
-from scoring.serve.models import AMOUNT, DEFAULT, EVALUATION, ModelSet
 from scoring.serve.schemas import (
     BatchEvaluationRequest,
     ConsentPublic,
@@ -67,7 +68,8 @@ from scoring.serve.schemas import (
     UsccValueError,
     uscc_shape,
 )
-from scoring.serve.store import (
+from scoring.settings import Settings
+from scoring.store import (
     DECISION_KINDS,
     ApiKey,
     DuplicateEvent,
@@ -83,7 +85,6 @@ from scoring.serve.store import (
     live_consent,
     revoke_consent,
 )
-from scoring.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -30,12 +30,14 @@ from fastapi.templating import Jinja2Templates
 
 from scoring.data.schema import INDUSTRY_NAMES, TABLES
 from scoring.data.uscc import CHARSET
+from scoring.domain.policy import PolicyError, SupervisionPolicy, load_supervision_policy
+from scoring.domain.scorer import Scorer
+from scoring.errors import ApiError, ScoringError
 from scoring.features.records import record_status
-from scoring.registry.policy import PolicyError, SupervisionPolicy, load_supervision_policy
-from scoring.registry.scorer import Scorer
-from scoring.registry.store import model_card
-from scoring.serve.deps import ROLE_ZH, ApiError, ServiceState, refuse
-from scoring.serve.store import (
+from scoring.registry.versions import model_card
+from scoring.serve.deps import ROLE_ZH, ServiceState, refuse
+from scoring.serve.supervision import GRADES, Population, PopulationCache, build_population, grade_history
+from scoring.store import (
     DECISION_KINDS,
     ApiKey,
     Event,
@@ -48,7 +50,6 @@ from scoring.serve.store import (
     search_decisions,
     session_key,
 )
-from scoring.serve.supervision import GRADES, Population, PopulationCache, build_population, grade_history
 
 COOKIE = "scoring_console"
 SESSION_HOURS = 8
@@ -61,8 +62,12 @@ EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-class SignedOut(Exception):
+class SignedOut(ScoringError):
     """No valid console session: go to the sign-in page."""
+
+    code = "signed_out"
+    status = 401
+    title_zh = "未登录或会话已过期"
 
 
 def _value(v: Any) -> str:
@@ -167,10 +172,10 @@ def install(app: FastAPI, state: ServiceState, *, replay: Callable[[ServiceState
     def signed_in(request: Request) -> ApiKey:
         token = request.cookies.get(COOKIE)
         if not token or state.engine is None:
-            raise SignedOut
+            raise SignedOut("no valid console session: sign in")
         key = session_key(state.engine, token)
         if key is None or key.role not in CONSOLE_ROLES:
-            raise SignedOut
+            raise SignedOut("no valid console session: sign in")
         return key
 
     def page(request: Request, template: str, key: ApiKey | None, status: int = 200, **context: Any) -> HTMLResponse:

@@ -18,39 +18,18 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from scoring.domain.check import ModelCheckError, check_set
+from scoring.domain.models import ModelSet
+from scoring.errors import ApiError
 from scoring.features.catalog import Catalog, load_catalog
 from scoring.features.online import OnlineFeatures, OnlineFeaturesError, load_online
 from scoring.features.records import record_exceptions
-from scoring.registry.store import configure
-from scoring.serve.models import ModelCheckError, ModelSet, Registry, check_set
-from scoring.serve.store import ApiKey, Event, Role, append, authenticate, engine_for, secret_hash
+from scoring.registry.champions import Registry
+from scoring.registry.versions import configure
 from scoring.settings import Settings
+from scoring.store import ApiKey, Event, Role, append, authenticate, engine_for, secret_hash
 
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """An error answered with a stable code and a message in Chinese and English."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message_zh: str,
-        message_en: str,
-        *,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(message_en)
-        self.status, self.code, self.message_zh, self.message_en, self.field = (
-            status,
-            code,
-            message_zh,
-            message_en,
-            field,
-        )
-        self.headers = headers
 
 
 class RateLimiter:

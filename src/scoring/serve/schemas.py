@@ -8,17 +8,22 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from scoring.data.uscc import UsccFault, UsccProblem, validate
-from scoring.serve.store import Purpose
+from scoring.errors import ScoringError
+from scoring.store import Purpose
 
 EXAMPLE_USCC = "91320100748204660Q"
 EXAMPLE_DECISION = "3f0c6a52-9f43-4d51-9a55-2c1e7c2f4b8e"
 
 
-class UsccValueError(ValueError):
+class UsccValueError(ScoringError, ValueError):
     """A malformed USCC; carries the problem so the error body can name the fault in both languages."""
 
+    code = "invalid_uscc"
+    status = 422
+    title_zh = "统一社会信用代码不合法"
+
     def __init__(self, problem: UsccProblem):
-        super().__init__(problem.message)
+        super().__init__(problem.message, message_zh=problem.message_zh, field="uscc")
         self.problem = problem
 
 

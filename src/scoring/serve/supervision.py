@@ -21,10 +21,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from scoring.domain.models import LoadedModel
+from scoring.domain.policy import SupervisionPolicy
+from scoring.domain.scorer import Scorer
 from scoring.features.build import SNAPSHOT_TABLE
-from scoring.registry.policy import SupervisionPolicy
-from scoring.registry.scorer import Scorer
-from scoring.registry.store import LoadedModel
 
 GRADES = ("A", "B", "C", "D")
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Two models, trained on the same loans: the default model (probability of 90+ days past due within
 12 months of the loan's start) and the amount model (a prudent quantile of the log amount that
 similar enterprises borrowed and repaid). The policy in models/pre_credit_policy.yaml combines them
-with the credit evaluation into a limit (scoring.registry.policy).
+with the credit evaluation into a limit (scoring.domain.policy).
 
 Out of time by vintage: the test loans started in the latest months whose 12-month outcome is
 complete; the training loans started in the months before. A loan's features are the enterprise's
@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.ingest import connect, data_fingerprint, extract_date_of
+from scoring.domain.scorer import AmountConfig, AmountScorer, Scorer, encode_matrix
 from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots
 from scoring.features.catalog import Catalog, catalog_hash, load_catalog
 from scoring.features.labels import build_loan_labels, window_end
-from scoring.registry.scorer import AmountConfig, AmountScorer, Scorer, encode_matrix
 from scoring.settings import Settings
 from scoring.training.report import (
     amount_metrics,
@@ -185,7 +185,7 @@ def train_pre_credit(
 ) -> PreCreditResult:
     """Train the default and amount models on the loans banks reported, validate them out of time
     by vintage, log both runs to MLflow and register them (``champion`` if first, else ``challenger``)."""
-    from scoring.registry.store import configure, ensure_experiment
+    from scoring.registry.versions import configure, ensure_experiment
 
     say = progress or (lambda _msg: None)
     default_spec = load_spec(settings.model_spec_path(DEFAULT_SPEC))

@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.ingest import connect, extract_date_of
+from scoring.domain.scorer import AmountScorer, Scorer
+from scoring.errors import ScoringError
 from scoring.features.catalog import load_catalog
-from scoring.registry.scorer import AmountScorer, Scorer
-from scoring.registry.store import load_scorer
+from scoring.registry.versions import load_scorer
 from scoring.settings import Settings
 from scoring.training.metrics import grade_table
 from scoring.training.report import amount_metrics, grades_ordered, psi
@@ -41,8 +42,12 @@ AMOUNT = "pre_credit_amount"
 MODELS = (EVALUATION, DEFAULT, AMOUNT)
 
 
-class PromotionError(RuntimeError):
+class PromotionError(ScoringError, RuntimeError):
     """Promotion cannot be decided (no challenger, a version cannot score the current data, ...)."""
+
+    code = "promotion_undecided"
+    status = None
+    title_zh = "无法判定是否晋级"
 
 
 @dataclass
@@ -123,7 +128,7 @@ def _matrix(scorer: Scorer | AmountScorer, frame: pd.DataFrame) -> np.ndarray:
 
 def evaluate_gate(settings: Settings, model: str, *, challenger: str | None = None) -> GateResult:
     """Score champion and challenger on the same current test data and apply the gate."""
-    from scoring.registry.store import configure
+    from scoring.registry.versions import configure
 
     if model not in MODELS:
         raise PromotionError(f"unknown model {model!r}: one of {', '.join(MODELS)}")
@@ -180,7 +185,7 @@ def promote(
 ) -> tuple[GateResult, bool]:
     """Evaluate the gate and move ``champion`` to the challenger when it passes (or when forced with a
     reason); return (the gate, whether it moved). The gate's figures are tagged on the challenger."""
-    from scoring.registry.store import configure
+    from scoring.registry.versions import configure
 
     if force and not (reason and reason.strip()):
         raise PromotionError("--force needs a reason: it is recorded with the promotion")

@@ -9,13 +9,18 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scoring.registry.scorer import GradeBand, Override, ScoreScaling
+from scoring.domain.scorer import GradeBand, Override, ScoreScaling
+from scoring.errors import ScoringError
 
 S = TypeVar("S", bound=BaseModel)
 
 
-class SpecError(ValueError):
+class SpecError(ScoringError, ValueError):
     """A model specification is invalid; the message names the file and field."""
+
+    code = "invalid_model_spec"
+    status = None
+    title_zh = "模型规格文件有误"
 
 
 class SplitSpec(BaseModel):

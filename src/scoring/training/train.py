@@ -19,10 +19,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from scoring.data.ingest import connect, data_fingerprint, extract_date_of
+from scoring.domain.scorer import Calibration, Scorer, ScorerConfig, encode_matrix
+from scoring.errors import ScoringError
 from scoring.features.build import ensure_snapshots, load_snapshot
 from scoring.features.catalog import Catalog, catalog_hash, load_catalog
 from scoring.features.labels import LABEL_MONTHS, build_labels, labels_sql, oracle_probability, window_end
-from scoring.registry.scorer import Calibration, Scorer, ScorerConfig, encode_matrix
 from scoring.settings import Settings
 from scoring.training.report import (
     binary_report,
@@ -38,8 +39,12 @@ from scoring.training.spec import AmountSpec, ModelSpec, SplitSpec, load_spec, s
 log = logging.getLogger(__name__)
 
 
-class TrainingError(RuntimeError):
+class TrainingError(ScoringError, RuntimeError):
     """Training cannot proceed on this data (too little history, no positives, ...)."""
+
+    code = "training_failed"
+    status = None
+    title_zh = "无法在该数据上训练"
 
 
 @dataclass
@@ -350,7 +355,7 @@ def train_evaluation(
     missing) and outcome labels in the 12 months after each.
     """
 
-    from scoring.registry.store import configure, ensure_experiment
+    from scoring.registry.versions import configure, ensure_experiment
 
     say = progress or (lambda _msg: None)
     spec_path = spec_path or settings.model_spec_path("credit_evaluation")

@@ -29,6 +29,8 @@ import orjson
 import pandas as pd
 import sqlalchemy as sa
 
+from scoring.errors import ScoringError
+
 metadata = sa.MetaData()
 
 api_keys = sa.Table(
@@ -297,8 +299,12 @@ class Event:
     idem_key: str | None = None
 
 
-class DuplicateEvent(Exception):
+class DuplicateEvent(ScoringError):
     """An event with the same idempotency key is already in the log."""
+
+    code = "duplicate_event"
+    status = 409
+    title_zh = "该事件已记录"
 
 
 # one writer at a time within a process; across processes the UPDATE of the head row is the lock

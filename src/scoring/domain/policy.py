@@ -15,9 +15,15 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from scoring.errors import ScoringError
 
-class PolicyError(ValueError):
+
+class PolicyError(ScoringError, ValueError):
     """The policy file is invalid; the message names the file and field."""
+
+    code = "invalid_policy"
+    status = None
+    title_zh = "策略文件有误"
 
 
 class ListRule(BaseModel):

@@ -23,7 +23,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from scoring.registry.scorer import Calibration, Scorer, ScorerConfig, encode_matrix
+from scoring.domain.scorer import Calibration, Scorer, ScorerConfig, encode_matrix
+from scoring.errors import ScoringError
 from scoring.settings import Settings
 from scoring.training.metrics import binary_metrics, grade_table
 from scoring.training.report import decile_table, grades_ordered, log_tables
@@ -34,8 +35,12 @@ POSITIVE_WORDS = {"1", "1.0", "true", "yes", "y", "bad", "default", "defaulted",
 TABLE_EXPERIMENT = "tables"
 
 
-class TableError(ValueError):
+class TableError(ScoringError, ValueError):
     """The table cannot be used as given; the message names the column and the fault."""
+
+    code = "invalid_table"
+    status = 422
+    title_zh = "数据表无法使用"
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -223,7 +228,7 @@ def train_table(
     """Train, validate out of fold, log and register the evaluation pipeline on a flat table."""
     import mlflow
 
-    from scoring.registry.store import configure, ensure_experiment
+    from scoring.registry.versions import configure, ensure_experiment
     from scoring.training.train import code_version, register_booster
 
     table = read_table(path)
@@ -302,7 +307,7 @@ def predict_table(
     the top reasons (the columns that lowered the score most, with their values) to ``out``."""
     import mlflow
 
-    from scoring.registry.store import configure
+    from scoring.registry.versions import configure
 
     configure(settings)
     try:

@@ -7,13 +7,13 @@ mode in MLflow 3). Nothing here runs at import time: commands call :func:`config
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
 
-from scoring.registry.scorer import AmountConfig, AmountScorer, Scorer, ScorerConfig
+from scoring.domain.models import LoadedModel
+from scoring.domain.scorer import AmountConfig, AmountScorer, Scorer, ScorerConfig
 from scoring.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,27 +40,6 @@ def ensure_experiment(settings: Settings, name: str) -> str:
         return found.experiment_id
     location = settings.artifact_root if settings.tracking_uri.startswith("sqlite:") else None
     return client.create_experiment(name, artifact_location=location)
-
-
-@dataclass
-class LoadedModel:
-    """A registered model version loaded for scoring: the native booster behind a scorer."""
-
-    name: str
-    version: str
-    alias: str | None
-    run_id: str | None
-    scorer: Scorer | AmountScorer
-    signature: list[str] | None = None
-    model_card: str | None = None
-
-    @property
-    def config(self) -> ScorerConfig | AmountConfig:
-        return self.scorer.config
-
-    @property
-    def lineage(self) -> dict:
-        return dict(self.scorer.config.lineage)
 
 
 def load_scorer(name: str, version: str, *, alias: str | None = None, card: bool = False) -> LoadedModel:

@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from scoring.explain.reasons import Reason, reasons_from
+from scoring.domain.models import LoadedModel, ModelSet
+from scoring.domain.policy import LimitDecision, LimitPolicy, decide_limit
+from scoring.domain.reasons import Reason, reasons_from
+from scoring.domain.scorer import AmountScorer, Override, Scorer
 from scoring.features.catalog import Catalog
-from scoring.registry.policy import LimitDecision, LimitPolicy, decide_limit
-from scoring.registry.scorer import AmountScorer, Override, Scorer
-from scoring.registry.store import LoadedModel
-from scoring.serve.models import ModelSet
 
 TOP_REASONS = 5
 

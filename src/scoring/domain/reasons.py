@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from scoring.domain.scorer import Scorer
 from scoring.features.catalog import Catalog, Feature
-from scoring.registry.scorer import Scorer
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The pure decision logic: scorer, limit policy, reasons, decisions (no web, tracking or warehouse)."""
