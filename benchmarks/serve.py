@@ -84,21 +84,20 @@ def _settings(home: Path):
 def in_process(home: Path, n: int, seed: int) -> dict:
     """Per-decision milliseconds of the decision alone and with its audit append."""
     from scoring.domain.decide import evaluation_record, pre_credit_record, pre_credit_result
-    from scoring.serve.app import _payload
-    from scoring.serve.deps import ServiceState
+    from scoring.serve.flow import Asked, payload
+    from scoring.serve.state import Service
     from scoring.store import Event, Role, append, create_key
 
     settings = _settings(home).model_copy(
         update={"decision_db_url": f"sqlite:///{tempfile.mkdtemp(prefix='bench-decisions-')}/decisions.db"}
     )
-    state = ServiceState(settings)
-    state.load()
-    assert state.models is not None and state.online is not None and state.catalog is not None
-    models, catalog = state.models, state.catalog
+    state = Service.open(settings)
+    ready = state.ready()
+    models, catalog = ready.models, ready.catalog
     rng = np.random.default_rng(seed)
-    usccs = [str(u) for u in rng.choice(np.asarray(state.online.usccs), size=n, replace=True)]
-    rows = [state.online.values(u) for u in usccs]
-    _, key = create_key(state.engine, role=Role.BANK, bank_id=BANK)  # type: ignore[arg-type]
+    usccs = [str(u) for u in rng.choice(np.asarray(ready.online.usccs), size=n, replace=True)]
+    rows = [ready.online.values(u) for u in usccs]
+    _, key = create_key(state.engine, role=Role.BANK, bank_id=BANK)
 
     def decide(values: dict) -> tuple:
         result = pre_credit_result(models, values)
@@ -113,19 +112,9 @@ def in_process(home: Path, n: int, seed: int) -> dict:
         alone.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
         _, evaluation, record = decide(values)
-        payload = _payload(
-            state,
-            key,
-            uscc=uscc,
-            values=values,
-            models=models,
-            evaluation=evaluation,
-            pre_credit=record,
-            consent=None,
-            records=([], []),
-            warnings=[],
-        )
-        append(state.engine, [Event(kind="pre_credit", payload=payload, key=key, uscc=uscc)])  # type: ignore[arg-type]
+        asked = Asked(key=key, uscc=uscc, values=values, consent=None, records=([], []), warnings=[])
+        stored_payload = payload(ready, asked, evaluation=evaluation, pre_credit=record)
+        append(state.engine, [Event(kind="pre_credit", payload=stored_payload, key=key, uscc=uscc)])
         stored.append((time.perf_counter() - t0) * 1000)
     state.stop()
 

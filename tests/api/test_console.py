@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from scoring.domain.policy import PolicyError, load_supervision_policy
 from scoring.serve.app import create_app
-from scoring.serve.console import BEIJING, waterfall
+from scoring.serve.console.views import BEIJING, waterfall
 from scoring.serve.supervision import Population, build_population
 from scoring.store import (
     Event,

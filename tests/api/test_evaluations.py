@@ -136,7 +136,7 @@ def test_a_key_revoked_while_in_use_is_refused_once_the_key_cache_expires(served
 
 
 def test_the_key_cache_forgets_a_key_after_its_seconds(monkeypatch) -> None:
-    from scoring.serve import deps
+    from scoring.serve import auth as deps
     from scoring.store import ApiKey, Role
 
     now = [1000.0]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from scoring.domain.policy import load_supervision_policy
-from scoring.serve.console import BEIJING
+from scoring.serve.console.views import BEIJING
 from scoring.store import engine_for
 from tests.conftest import authorize, skip_or_fail
 

@@ -133,7 +133,7 @@ def test_a_duplicate_among_concurrent_appends_fails_alone(engine) -> None:
 
 def test_concurrent_appends_share_one_commit_and_get_their_own_ids(engine) -> None:
     """Group commit: appends queued while the writer is busy go out in one transaction, each with its own ids."""
-    from scoring import store
+    from scoring.store import audit as store
 
     commits: list[int] = []
     sa.event.listen(engine, "commit", lambda _: commits.append(1))

@@ -1,0 +1,26 @@
+"""The regulator console (监管控制台) at /console: server-rendered pages in Chinese, on the same service.
+
+Signed in with a regulator or analyst API key (``session``); the pages (``pages``) show decisions,
+enterprises, 分级分类监管 and 风险预警 from the population the served champion grades
+(``population``); ``views`` turns stored decisions into what the pages draw. A bank key is
+refused, and the refusal is audited.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from scoring.serve.console import pages, session
+from scoring.serve.console.population import Console
+from scoring.serve.state import SwapHook
+from scoring.settings import Settings
+
+
+def install(app: FastAPI, settings: Settings) -> list[SwapHook]:
+    """Mount the console on the app; the swap hooks it wants the service to call (the population's warm-up)."""
+    console = Console(settings)
+    app.state.console = console
+    app.include_router(session.router)
+    app.include_router(pages.router)
+    app.add_exception_handler(session.SignedOut, session.to_sign_in)
+    return [console.warm] if settings.console_warm else []

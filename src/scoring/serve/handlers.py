@@ -1,0 +1,76 @@
+"""The exception handlers: one for the whole error family, and FastAPI's own faults in the same shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from scoring.errors import ApiError, ScoringError
+from scoring.serve.middleware import error_body
+from scoring.serve.schemas import UsccValueError
+
+
+def error_response(exc: ScoringError) -> JSONResponse:
+    """The error as answered: its status, ``{"error": {code, message_zh, message_en, field}}`` and headers."""
+    return JSONResponse(status_code=exc.http_status_code(), content={"error": exc.detail()}, headers=exc.headers)
+
+
+async def _scoring_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ScoringError)  # registered for ScoringError only
+    return error_response(exc)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    zh = {404: "没有这个接口", 405: "接口不支持该方法"}.get(exc.status_code, "请求错误")
+    return Response(
+        error_body(code, zh, str(exc.detail)),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def validation_error(exc: RequestValidationError) -> ApiError:
+    """The first fault of a request that failed validation, named with its field, in both languages."""
+    first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {"loc": (), "msg": "invalid request"}
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    field = ".".join(loc) or None
+    kind = first.get("type")
+    ctx = first.get("ctx") or {}
+    problem = ctx.get("error")
+    if isinstance(problem, UsccValueError):
+        zh, en, code = problem.problem.message_zh, problem.problem.message_en, "invalid_uscc"
+    elif kind == "extra_forbidden":
+        zh, en, code = f"不允许的字段'{field}'", f"unknown field {field!r}", "unknown_field"
+    elif kind == "missing":
+        zh, en, code = f"缺少必填字段'{field}'", f"field {field!r} is required", "missing_field"
+    elif field is None and kind in ("model_attributes_type", "dict_type"):
+        zh, en, code = (
+            "请求体应为JSON对象（Content-Type: application/json）",
+            "the body must be a JSON object sent with Content-Type: application/json",
+            "invalid_body",
+        )
+    elif kind == "json_invalid":
+        zh, en, code, field = "请求体不是合法的JSON", "the body is not valid JSON", "invalid_json", None
+    else:
+        msg = str(first.get("msg", ""))
+        zh, en, code = f"字段'{field}'不合法：{msg}", f"invalid field {field!r}: {msg}", "invalid_request"
+    return ApiError(422, code, zh, en, field=field)
+
+
+async def _validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(validation_error(exc))
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Answer every ScoringError, unknown route or method, and invalid request with the error body."""
+    app.add_exception_handler(ScoringError, _scoring_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation)

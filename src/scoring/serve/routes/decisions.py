@@ -1,0 +1,33 @@
+"""Stored decisions: read one in full, and replay it with the versions and policy it used."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+import scoring.serve.decisions as stored
+from scoring.serve.deps import DecisionReaderKey, RegulatorKey, ServiceDep
+from scoring.serve.responses import errors
+from scoring.serve.schemas import DecisionResponse, ReplayResponse
+
+router = APIRouter(tags=["decisions"])
+
+
+@router.get(
+    "/v1/decisions/{decision_id}",
+    response_model=DecisionResponse,
+    response_model_exclude_none=False,
+    responses=errors(401, 403, 404, 429),
+)
+def decision(decision_id: str, key: DecisionReaderKey, service: ServiceDep) -> DecisionResponse:
+    """A stored decision in full: inputs, every SHAP value, reasons, policy steps, model versions,
+    requester, consent, excluded and disputed records. A bank sees only its own decisions."""
+    return stored.decision_response(stored.visible_decision(service, key, decision_id), key)
+
+
+@router.post(
+    "/v1/decisions/{decision_id}/replay", response_model=ReplayResponse, responses=errors(401, 403, 404, 429, 503)
+)
+def replay(decision_id: str, key: RegulatorKey, service: ServiceDep) -> ReplayResponse:
+    """Recompute a stored decision from its stored inputs with the model versions and policy it used,
+    and say whether the result is identical (changes nothing)."""
+    return stored.replay(service, stored.visible_decision(service, key, decision_id))

@@ -1,0 +1,113 @@
+"""Consents: an enterprise's authorization of a bank for a purpose, granted, revoked and looked up.
+
+Every grant and revocation is audited in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from scoring.store.audit import Event, _append_in, _append_lock
+from scoring.store.keys import ApiKey
+from scoring.store.tables import _now, consents
+
+
+class Purpose(StrEnum):
+    """What an enterprise authorized a bank for (授权用途)."""
+
+    PRE_CREDIT = "pre_credit"  # 信易贷预授信
+    EVALUATION = "evaluation"  # 查询公共信用综合评价
+
+
+def grant_consent(
+    engine: sa.Engine,
+    *,
+    uscc: str,
+    bank_id: str,
+    purpose: Purpose,
+    granted_on: dt.date,
+    expires_on: dt.date,
+    evidence: str | None,
+    created_by: str,
+    key: ApiKey | None = None,
+) -> dict[str, Any]:
+    """Record an enterprise's authorization of a bank for a purpose (and audit it)."""
+    if expires_on <= granted_on:
+        raise ValueError(f"expires_on {expires_on} must be after granted_on {granted_on}")
+    record = {
+        "consent_id": str(uuid.uuid4()),
+        "uscc": uscc,
+        "bank_id": bank_id,
+        "purpose": purpose.value,
+        "granted_on": granted_on,
+        "expires_on": expires_on,
+        "evidence": evidence,
+        "created_at": _now(),
+        "created_by": created_by,
+        "revoked_at": None,
+    }
+    with _append_lock, engine.begin() as con:
+        con.execute(consents.insert().values(**record))
+        _append_in(
+            con, [Event(kind="consent_granted", payload=record, key=key, uscc=uscc, ref_id=str(record["consent_id"]))]
+        )
+    return record
+
+
+def revoke_consent(engine: sa.Engine, consent_id: str, *, by: str, key: ApiKey | None = None) -> dict[str, Any] | None:
+    """Revoke a consent from now on; the revoked record, or None when there is no live consent of that id."""
+    with _append_lock, engine.begin() as con:
+        done = con.execute(
+            consents.update()
+            .where(consents.c.consent_id == consent_id, consents.c.revoked_at.is_(None))
+            .values(revoked_at=_now())
+        )
+        if not done.rowcount:
+            return None
+        row = dict(con.execute(sa.select(consents).where(consents.c.consent_id == consent_id)).mappings().one())
+        event = Event(kind="consent_revoked", payload={**row, "by": by}, key=key, uscc=row["uscc"], ref_id=consent_id)
+        _append_in(con, [event])
+    return row
+
+
+def list_consents(
+    engine: sa.Engine, *, uscc: str | None = None, bank_id: str | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    q = sa.select(consents).order_by(consents.c.created_at.desc()).limit(limit)
+    if uscc:
+        q = q.where(consents.c.uscc == uscc)
+    if bank_id:
+        q = q.where(consents.c.bank_id == bank_id)
+    with engine.connect() as con:
+        return [dict(r) for r in con.execute(q).mappings()]
+
+
+def live_consent(
+    engine: sa.Engine, *, uscc: str, bank_id: str, purposes: Sequence[Purpose], on: dt.date
+) -> dict[str, Any] | None:
+    """The unrevoked consent in force on ``on`` that expires last, for any of ``purposes``; else None."""
+    params = {"uscc": uscc, "bank_id": bank_id, "purposes": [p.value for p in purposes], "on": on}
+    with engine.connect() as con:
+        row = con.execute(_LIVE_CONSENT, params).mappings().first()
+    return dict(row) if row else None
+
+
+_LIVE_CONSENT = (
+    sa.select(consents)
+    .where(
+        consents.c.uscc == sa.bindparam("uscc"),
+        consents.c.bank_id == sa.bindparam("bank_id"),
+        consents.c.purpose.in_(sa.bindparam("purposes", expanding=True)),
+        consents.c.revoked_at.is_(None),
+        consents.c.granted_on <= sa.bindparam("on", type_=sa.Date),
+        consents.c.expires_on > sa.bindparam("on", type_=sa.Date),
+    )
+    .order_by(consents.c.expires_on.desc())
+    .limit(1)
+)
