@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from scoring.data import schema
+from scoring.data.ingest import data_fingerprint
 from scoring.features.catalog import Catalog, Feature, Source
 
 log = logging.getLogger(__name__)
@@ -81,14 +82,10 @@ def _objection_filters(catalog: Catalog, table: str, as_of: str) -> list[str]:
     return filters
 
 
-def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date], *, ordered: bool = True) -> str:
-    """The one SQL statement that builds the snapshot at each as-of date (records dated before it only).
-
-    Several dates are built in one pass: every record is joined to the as-of dates whose windows
-    it falls in, so each source table is read once for all of them.
-    """
-    dates = sorted(set(as_of if isinstance(as_of, list) else [as_of]))
-    a = "d.as_of"
+def _kinds_of_features(
+    catalog: Catalog,
+) -> tuple[dict[tuple, list[Feature]], list[Feature], list[Feature], list[Feature]]:
+    """(aggregates grouped by shared scan, static enterprise features, derived, peer percentiles)."""
     groups: dict[tuple, list[Feature]] = defaultdict(list)
     static, derived, peers = [], [], []
     for f in catalog.features:
@@ -100,7 +97,53 @@ def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date], *, ordered: bo
             peers.append(f)
         else:
             groups[_group_key(catalog, f)].append(f)
+    return groups, static, derived, peers
 
+
+def _scan_sql(catalog: Catalog, k: int, key: tuple, feats: list[Feature], a: str) -> tuple[str, str, list[str]]:
+    """(CTE ``g<k>``, its join onto the population, its select columns) for one scan of one source.
+
+    The scan reads the records dated before ``a`` (the as-of column) within the group's window,
+    without repaired records, records deleted after an objection, or records ended by then.
+    """
+    source, date_col, window, offset, flt, end = key
+    src = catalog.sources[source]
+    upper = _months_before(a, offset) if offset else a
+    where = [f"t.{date_col} < {upper}"]
+    if window:
+        where.append(f"t.{date_col} >= {_months_before(a, window + offset)}")
+    if src.repaired_from:
+        # 信用修复: a repair dated before as_of removes the record from every feature
+        where.append(f"NOT {repaired_sql(src, a)}")
+    where += _objection_filters(catalog, src.table, a)
+    if flt:
+        where.append(f"({flt.replace('AS_OF', a)})")
+    if end:
+        where.append(f"(t.{end} IS NULL OR t.{end} >= {a})")
+    aggs = ", ".join(f"{_aggregate(f, 't.' + date_col, a, end)} AS {f.name}" for f in feats)
+    cte = (
+        f"g{k} AS (SELECT t.uscc, d.as_of, {aggs} FROM {src.table} t JOIN dates d ON {' AND '.join(where)} "
+        "GROUP BY t.uscc, d.as_of)"
+    )
+    join = f"LEFT JOIN g{k} ON g{k}.uscc = p.uscc AND g{k}.as_of = p.as_of"
+    columns = []
+    for f in feats:
+        value = f"g{k}.{f.name}"
+        if f.default is not None:
+            value = f"coalesce({value}, {f.default})"
+        columns.append(f"CAST({value} AS DOUBLE) AS {f.name}")
+    return cte, join, columns
+
+
+def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date], *, ordered: bool = True) -> str:
+    """The one SQL statement that builds the snapshot at each as-of date (records dated before it only).
+
+    Several dates are built in one pass: every record is joined to the as-of dates whose windows
+    it falls in, so each source table is read once for all of them.
+    """
+    dates = sorted(set(as_of if isinstance(as_of, list) else [as_of]))
+    a = "d.as_of"
+    groups, static, derived, peers = _kinds_of_features(catalog)
     ctes = [
         f"dates AS (SELECT CAST(unnest([{', '.join(_date(d) for d in dates)}]) AS DATE) AS as_of)",
         f"""population AS (
@@ -110,31 +153,11 @@ def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date], *, ordered: bo
     joins, selects = [], []
     for f in static:
         selects.append(f"{(f.expression or '').replace('AS_OF', 'p.as_of')} AS {f.name}")
-    for k, ((source, date_col, window, offset, flt, end), feats) in enumerate(groups.items()):
-        src = catalog.sources[source]
-        upper = _months_before(a, offset) if offset else a
-        where = [f"t.{date_col} < {upper}"]
-        if window:
-            where.append(f"t.{date_col} >= {_months_before(a, window + offset)}")
-        if src.repaired_from:
-            # 信用修复: a repair dated before as_of removes the record from every feature
-            where.append(f"NOT {repaired_sql(src, a)}")
-        where += _objection_filters(catalog, src.table, a)
-        if flt:
-            where.append(f"({flt.replace('AS_OF', a)})")
-        if end:
-            where.append(f"(t.{end} IS NULL OR t.{end} >= {a})")
-        aggs = ", ".join(f"{_aggregate(f, 't.' + date_col, a, end)} AS {f.name}" for f in feats)
-        ctes.append(
-            f"g{k} AS (SELECT t.uscc, d.as_of, {aggs} FROM {src.table} t JOIN dates d ON {' AND '.join(where)} "
-            "GROUP BY t.uscc, d.as_of)"
-        )
-        joins.append(f"LEFT JOIN g{k} ON g{k}.uscc = p.uscc AND g{k}.as_of = p.as_of")
-        for f in feats:
-            value = f"g{k}.{f.name}"
-            if f.default is not None:
-                value = f"coalesce({value}, {f.default})"
-            selects.append(f"CAST({value} AS DOUBLE) AS {f.name}")
+    for k, (key, feats) in enumerate(groups.items()):
+        cte, join, columns = _scan_sql(catalog, k, key, feats, a)
+        ctes.append(cte)
+        joins.append(join)
+        selects += columns
     base = (
         f"SELECT p.uscc, p.as_of, p.industry AS _industry, p.division AS _division, {', '.join(selects)} "
         f"FROM population p {' '.join(joins)}"
@@ -226,8 +249,6 @@ def store_snapshots(
 
     Records which catalog and which data each was built from, so a later change of either rebuilds it.
     """
-    from scoring.data.ingest import data_fingerprint
-
     dates = sorted(set(as_of_dates))
     _prepare_table(con, catalog, feature_sql(catalog, dates))
     _builds_table(con)
@@ -247,8 +268,6 @@ def store_snapshots(
 
 def ensure_snapshots(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of_dates: list[dt.date]) -> list[dt.date]:
     """Build the snapshots among ``as_of_dates`` that are missing or stale; return those built."""
-    from scoring.data.ingest import data_fingerprint
-
     _prepare_table(con, catalog, feature_sql(catalog, list(as_of_dates)))
     _builds_table(con)
     current = (catalog.digest, data_fingerprint(con))
@@ -265,8 +284,6 @@ def ensure_snapshots(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of_
 def load_snapshot(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt.date) -> pd.DataFrame:
     """The stored snapshot at ``as_of``, built first when it is missing or was built from another
     catalog or other data."""
-    from scoring.data.ingest import data_fingerprint
-
     _prepare_table(con, catalog, feature_sql(catalog, as_of))
     _builds_table(con)
     built = con.execute(

@@ -1,0 +1,30 @@
+"""Small helpers for the SQL the load writes: quoting, counting, dropping temporary tables."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """The first value of the first row of ``sql`` as an int (0 when there is no row)."""
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a temporary table or view of that name, whichever it is."""
+    for kind in ("TABLE", "VIEW"):
+        try:
+            con.execute(f"DROP {kind} IF EXISTS {name}")
+        except duckdb.CatalogException:
+            continue
