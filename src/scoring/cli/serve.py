@@ -1,0 +1,31 @@
+"""`scoring serve`: the API under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from scoring.settings import Settings
+
+commands = typer.Typer()
+
+
+@commands.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="server processes (one per core is usual)")] = 1,
+) -> None:
+    """Serve the API with uvicorn (the champion model and the latest feature snapshot)."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        "scoring.serve.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="warning",
+    )
