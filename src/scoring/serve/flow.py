@@ -138,6 +138,17 @@ def payload(
     }
 
 
+def record_decision(
+    service: Service, ready: Ready, asked: Asked, *, evaluation: dict[str, Any], pre_credit: dict[str, Any] | None
+) -> str:
+    """Append one decision to the audit log (committed when this returns); its id."""
+    decision_id = str(uuid.uuid4())
+    kind = "evaluation" if pre_credit is None else "pre_credit"
+    stored = payload(ready, asked, evaluation=evaluation, pre_credit=pre_credit)
+    append(service.engine, [Event(kind=kind, payload=stored, key=asked.key, uscc=asked.uscc, event_id=decision_id)])
+    return decision_id
+
+
 def _asked(service: Service, ready: Ready, key: ApiKey, uscc: str, purposes: tuple[Purpose, ...], what: str) -> Asked:
     values, warnings = features_of(ready, uscc)
     consent = consent_for(service, key, uscc, purposes, what)
@@ -153,9 +164,7 @@ def evaluate(service: Service, key: ApiKey, uscc: str) -> EvaluationResponse:
     asked = _asked(service, ready, key, uscc, (Purpose.EVALUATION, Purpose.PRE_CREDIT), "POST /v1/evaluations")
     result = evaluation_result(ready.models.evaluation, asked.values)
     record = evaluation_record(result, ready.catalog, asked.values)
-    decision_id = str(uuid.uuid4())
-    stored = payload(ready, asked, evaluation=record, pre_credit=None)
-    append(service.engine, [Event(kind="evaluation", payload=stored, key=key, uscc=uscc, event_id=decision_id)])
+    decision_id = record_decision(service, ready, asked, evaluation=record, pre_credit=None)
     return EvaluationResponse(
         decision_id=decision_id,
         uscc=uscc,
@@ -194,9 +203,7 @@ def pre_credit(service: Service, key: ApiKey, uscc: str, *, reference: str | Non
     result = pre_credit_result(ready.models, asked.values)
     evaluation = evaluation_record(result.evaluation, ready.catalog, asked.values)
     record = pre_credit_record(result, ready.catalog, asked.values)
-    decision_id = str(uuid.uuid4())
-    stored = payload(ready, asked, evaluation=evaluation, pre_credit=record)
-    append(service.engine, [Event(kind="pre_credit", payload=stored, key=key, uscc=uscc, event_id=decision_id)])
+    decision_id = record_decision(service, ready, asked, evaluation=evaluation, pre_credit=record)
     return PreCreditResponse(
         decision_id=decision_id,
         uscc=uscc,
