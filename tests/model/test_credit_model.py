@@ -100,6 +100,7 @@ def test_run_is_logged_with_metrics_plots_and_lineage(county, trained) -> None:
     assert run.data.tags["lineage.catalog_hash"] and run.data.tags["lineage.data_fingerprint"]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(trained.run_id, "plots")}
     assert {"plots/roc.png", "plots/calibration.png"} <= artifacts
+    assert "plots/shap_summary.png" in artifacts  # the beeswarm of the test set, Chinese labels
 
 
 def test_training_rows_encoded_in_the_warehouse_equal_the_frames_encoded_in_python(county, trained) -> None:

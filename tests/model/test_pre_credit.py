@@ -47,6 +47,9 @@ def test_both_runs_carry_the_validation_report(county, pre_credit_trained) -> No
         assert f"test_{key}" in run.data.metrics, key
     paths = {a.path for a in mlflow.MlflowClient().list_artifacts(default.run_id, "validation")}
     assert {"validation/deciles.csv", "validation/grades.csv", "validation/shap_importance.csv"} <= paths
+    for result in (default, amount):
+        plots = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "plots")}
+        assert {"plots/shap_importance.png", "plots/shap_summary.png"} <= plots, result.model_name
     card = mlflow.artifacts.load_text(f"runs:/{default.run_id}/model_card.md")
     for part in ("## Intended use", "## Data window", "## Limitations", "## Lineage", "catalog_hash", "policy_hash"):
         assert part in card, part

@@ -180,6 +180,25 @@ def _is_set(value: float | None) -> bool:
     return value is not None and not math.isnan(value) and value > 0
 
 
+def _check_inputs(policy: LimitPolicy, *, amount_estimate: float, default_probability: float, grade: str) -> None:
+    """The model outputs are finite, the probability lies in [0, 1], and the policy has a factor for the grade."""
+    for name, value in (("amount_estimate", amount_estimate), ("default_probability", default_probability)):
+        if value is None or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, not {value!r}")
+    if not 0 <= default_probability <= 1:
+        raise ValueError(f"default_probability must lie in [0, 1], not {default_probability!r}")
+    if grade not in policy.grade_factor:
+        raise ValueError(f"grade {grade!r} has no factor in policy {policy.name} v{policy.version}")
+
+
+def _round_down(limit: float, rounding: float) -> float:
+    """``limit`` to the cent, then down to a whole multiple of ``rounding``."""
+    # decimal arithmetic: 700000 * 0.7 is 489999.99999999994 in binary floating point
+    exact = Decimal(repr(limit)).quantize(Decimal("0.01"))
+    units = (exact / Decimal(repr(rounding))).to_integral_value(ROUND_FLOOR)
+    return float(units * Decimal(repr(rounding)))
+
+
 def decide_limit(
     policy: LimitPolicy,
     *,
@@ -197,13 +216,7 @@ def decide_limit(
         grade: the enterprise's public credit evaluation grade.
         features: the enterprise's catalog values (the policy reads ``policy.features``).
     """
-    for name, value in (("amount_estimate", amount_estimate), ("default_probability", default_probability)):
-        if value is None or not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, not {value!r}")
-    if not 0 <= default_probability <= 1:
-        raise ValueError(f"default_probability must lie in [0, 1], not {default_probability!r}")
-    if grade not in policy.grade_factor:
-        raise ValueError(f"grade {grade!r} has no factor in policy {policy.name} v{policy.version}")
+    _check_inputs(policy, amount_estimate=amount_estimate, default_probability=default_probability, grade=grade)
     steps: list[PolicyStep] = []
 
     def step(name: str, label: str, after: float, detail: str) -> None:
@@ -234,10 +247,7 @@ def decide_limit(
     for rule in policy.zero_when_listed:
         if _is_set(features.get(rule.feature)):
             step(f"listed:{rule.feature}", "名单限制", 0.0, rule.reason_zh)
-    # decimal arithmetic: 700000 * 0.7 is 489999.99999999994 in binary floating point
-    exact = Decimal(repr(steps[-1].after)).quantize(Decimal("0.01"))
-    units = (exact / Decimal(repr(policy.rounding))).to_integral_value(ROUND_FLOOR)
-    rounded = float(units * Decimal(repr(policy.rounding)))
+    rounded = _round_down(steps[-1].after, policy.rounding)
     step("rounding", "取整", rounded, f"向下取整到{_yuan(policy.rounding)}的整数倍")
     if 0 < rounded < policy.min_limit:
         step("min_limit", "最低额度", 0.0, f"低于最低预授信额度{_yuan(policy.min_limit)}")

@@ -1,1 +1,4 @@
-"""TreeSHAP contributions from the booster and reasons in Chinese from the catalog templates."""
+"""Explanations from the booster's own TreeSHAP: the summary plot of a test set with Chinese labels.
+
+The reasons of one decision are in :mod:`scoring.domain.reasons`.
+"""

@@ -1,40 +1,27 @@
 """The monitoring report: one self-contained HTML page (plots embedded as base64 PNG).
 
 Plots carry Chinese labels when a CJK font is installed (`make system-deps` brings WenQuanYi Micro
-Hei), feature names otherwise: the page must render on a machine without the font.
+Hei; :func:`scoring.explain.fonts.cjk_font` finds it), feature names otherwise: the page must render
+on a machine without the font.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from jinja2 import Environment, select_autoescape
 
+from scoring.explain.fonts import cjk_font
 from scoring.monitor.drift import Flag
-from scoring.monitor.run import MonitorResult
+from scoring.monitor.result import MonitorResult
 
-CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-CJK_NAMES = ("WenQuanYi Micro Hei", "Noto Sans CJK JP")
 COLOURS = {Flag.GREEN.value: "#2e7d32", Flag.AMBER.value: "#f9a825", Flag.RED.value: "#c62828"}
 UNFLAGGED = "#9e9e9e"
 TOP_FEATURES = 20
-
-
-def cjk_font() -> str | None:
-    """The name of an installed CJK font, added to matplotlib by path (its font cache may predate the
-    font), or None."""
-    import matplotlib.font_manager
-
-    for path in CJK_FONTS:
-        if os.path.exists(path):
-            matplotlib.font_manager.fontManager.addfont(path)
-    found = [f.name for f in matplotlib.font_manager.fontManager.ttflist if f.name in CJK_NAMES]
-    return found[0] if found else None
 
 
 def _png(fig: Any) -> str:

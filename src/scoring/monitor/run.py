@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,14 @@ from scoring.monitor.drift import (
     psi,
     segment_psi,
 )
+from scoring.monitor.report import write_report
+from scoring.monitor.result import MonitorResult
 from scoring.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SEGMENTS = ("industry", "size_class")  # categorical catalog features every snapshot carries
 MAX_REFERENCE_ROWS = 1_000_000  # above this the reference is a sample of enterprises (a city x 12 snapshots)
-_ORDER = {Flag.GREEN: 0, Flag.AMBER: 1, Flag.RED: 2}
 
 
 class MonitorError(ScoringError, RuntimeError):
@@ -51,109 +52,6 @@ class MonitorError(ScoringError, RuntimeError):
     code = "monitor_failed"
     status = None
     title_zh = "无法运行监测"
-
-
-def worst(flags: list[Flag]) -> Flag:
-    return max(flags, key=_ORDER.__getitem__, default=Flag.GREEN)
-
-
-@dataclass
-class MonitorResult:
-    """The figures of one run, what they were computed on, and where they were written."""
-
-    as_of: dt.date
-    reference_as_of: list[dt.date]
-    migration_as_of: dt.date
-    reference_is_training: bool  # False when an explicit reference date replaced the training snapshots
-    model_name: str
-    model_version: str
-    model_run_id: str | None
-    thresholds: Thresholds
-    score_psi: float
-    score_shift: float  # change of the mean score in reference standard deviations
-    score_shift_z: float
-    features: pd.DataFrame
-    segments: pd.DataFrame
-    migration: pd.DataFrame
-    migration_segments: pd.DataFrame
-    grade_shares: pd.DataFrame
-    scores: pd.DataFrame  # score and segment columns of both sides, ``side`` = reference / current
-    n_reference: int
-    n_current: int
-    reference_sampled: bool
-    built: list[dt.date]
-    data_matches_training: bool
-    strict: bool = False
-    run_id: str | None = None
-    report_path: Path | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def score_flag(self) -> Flag:
-        """The whole population's score: the worse of its PSI and its mean shift."""
-        limits = self.thresholds
-        return worst([limits.psi_flag(self.score_psi), limits.shift_flag(self.score_shift, self.score_shift_z)])
-
-    def flagged_segments(self, flag: Flag) -> pd.DataFrame:
-        return self.segments[self.segments["flag"] == flag.value].sort_values("psi", ascending=False)
-
-    @property
-    def score_status(self) -> Flag:
-        """The worst of the score's flags, overall and per segment."""
-        return worst([self.score_flag, *(Flag(f) for f in self.segments["flag"].dropna())])
-
-    @property
-    def feature_status(self) -> Flag:
-        """The worst of the features' PSI and missing-rate flags."""
-        return worst([Flag(f) for f in (*self.features["psi_flag"], *self.features["missing_flag"])])
-
-    @property
-    def alert(self) -> bool:
-        """True when a scheduler should call someone: a red score, or with ``strict`` any red flag."""
-        return self.score_status is Flag.RED or (self.strict and self.feature_status is Flag.RED)
-
-    @property
-    def reasons(self) -> list[str]:
-        """What raised the alert, in words (empty when nothing did)."""
-        out = []
-        if self.score_flag is Flag.RED:
-            out.append(f"score PSI {self.score_psi:.3f}, mean shift {self.score_shift:+.2f} sd")
-        for row in self.flagged_segments(Flag.RED).itertuples():
-            out.append(
-                f"{row.segment}={row.value} ({row.n_current} enterprises): score PSI {row.psi:.3f}, "
-                f"mean shift {row.shift_sd:+.2f} sd"
-            )
-        return out + (self.diagnostics if self.strict else [])
-
-    @property
-    def diagnostics(self) -> list[str]:
-        """The red feature flags, in words: an alert only with ``strict``."""
-        out = []
-        red = self.features[self.features["psi_flag"] == Flag.RED.value]
-        if len(red):
-            out.append(f"{len(red)} feature(s) with PSI ≥ {self.thresholds.psi_red}")
-        missing = self.features[self.features["missing_flag"] == Flag.RED.value]
-        if len(missing):
-            out.append(f"{len(missing)} feature(s) whose missing rate moved ≥ {self.thresholds.missing_red:.0%}")
-        return out
-
-    def counts(self) -> dict[str, int]:
-        """How many figures are amber and red, by kind."""
-        seg = self.segments["flag"]
-        out = {
-            "n_red_segments": int((seg == Flag.RED.value).sum()),
-            "n_amber_segments": int((seg == Flag.AMBER.value).sum()),
-            "n_red_features": int((self.features["psi_flag"] == Flag.RED.value).sum()),
-            "n_amber_features": int((self.features["psi_flag"] == Flag.AMBER.value).sum()),
-            "n_red_missing": int((self.features["missing_flag"] == Flag.RED.value).sum()),
-            "n_amber_missing": int((self.features["missing_flag"] == Flag.AMBER.value).sum()),
-        }
-        score = self.score_flag
-        out["n_red"] = out["n_red_segments"] + out["n_red_features"] + out["n_red_missing"] + (score is Flag.RED)
-        out["n_amber"] = (
-            out["n_amber_segments"] + out["n_amber_features"] + out["n_amber_missing"] + (score is Flag.AMBER)
-        )
-        return out
 
 
 def _champion(settings: Settings) -> Any:
@@ -209,20 +107,75 @@ def compute(
     dated before its date, so a late build gives what an on-time one would have. The migration
     pairs the enterprises of the latest reference date with those at ``as_of``.
     """
-    from scoring.data.ingest import IngestError, connect, data_fingerprint, extract_date_of
     from scoring.domain.scorer import Scorer
-    from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots
-    from scoring.features.catalog import load_catalog
 
     limits = thresholds or Thresholds()
     champion = _champion(settings)
     scorer = champion.scorer
     assert isinstance(scorer, Scorer)
-    lineage = champion.lineage
+    reference = _reference_dates(champion, as_of=as_of, reference_as_of=reference_as_of)
+    features = list(scorer.config.features)
+    order = [g.grade for g in sorted(scorer.config.grades, key=lambda g: -g.min_score)]
+    read = _read(settings, champion, as_of=as_of, reference=reference, segments=segments, limit=max_reference_rows)
+    ref_frame, cur_frame, kept = read.reference, read.current, read.segments
+    for frame in (ref_frame, cur_frame):
+        decided = scorer.decide(scorer.matrix(frame))
+        frame["score"] = decided["score"].to_numpy()
+        frame["grade"] = decided["grade"].to_numpy()
+
+    score_psi = psi(ref_frame["score"], cur_frame["score"], bins=limits.bins, epsilon=limits.epsilon)
+    score_shift, score_shift_z = mean_shift(ref_frame["score"], cur_frame["score"])
+    categorical = set(scorer.config.categories)
+    drift = feature_drift(
+        ref_frame, cur_frame, features, categorical=categorical, labels_zh=scorer.config.labels_zh, thresholds=limits
+    )
+    by_segment = segment_psi(ref_frame, cur_frame, segments=kept, value="score", thresholds=limits)
+    latest = reference[-1]
+    migration, moved = _migration(ref_frame, cur_frame, latest=latest, order=order, segments=kept)
+    result = MonitorResult(
+        as_of=as_of,
+        reference_as_of=reference,
+        migration_as_of=latest,
+        reference_is_training=reference_as_of is None,
+        model_name=champion.name,
+        model_version=champion.version,
+        model_run_id=champion.run_id,
+        thresholds=limits,
+        score_psi=score_psi,
+        score_shift=score_shift,
+        score_shift_z=score_shift_z,
+        features=drift,
+        segments=by_segment,
+        migration=migration,
+        migration_segments=moved,
+        grade_shares=pd.DataFrame(
+            {
+                "reference": ref_frame["grade"].value_counts(normalize=True).reindex(order, fill_value=0.0),
+                "current": cur_frame["grade"].value_counts(normalize=True).reindex(order, fill_value=0.0),
+            }
+        ),
+        scores=pd.concat(
+            [ref_frame[["score", *kept]].assign(side="reference"), cur_frame[["score", *kept]].assign(side="current")],
+            ignore_index=True,
+        ),
+        n_reference=len(ref_frame),
+        n_current=len(cur_frame),
+        reference_sampled=read.sample is not None,
+        built=read.built,
+        data_matches_training=read.matches,
+        strict=strict,
+        notes=_notes(read),
+    )
+    log.info("monitor %s: score PSI %.4f, %s", as_of, score_psi, result.counts())
+    return result
+
+
+def _reference_dates(champion: Any, *, as_of: dt.date, reference_as_of: dt.date | None) -> list[dt.date]:
+    """``reference_as_of`` when given, else the champion's training as-of dates; all before ``as_of``."""
     if reference_as_of is not None:
         reference = [reference_as_of]
-    elif lineage.get("train_as_of"):
-        reference = _dates(lineage["train_as_of"])
+    elif champion.lineage.get("train_as_of"):
+        reference = _dates(champion.lineage["train_as_of"])
     else:
         raise MonitorError(
             f"{champion.name} v{champion.version} records no training as-of dates (lineage train_as_of): "
@@ -230,10 +183,39 @@ def compute(
         )
     if reference[-1] >= as_of:
         raise MonitorError(f"the reference ({reference[-1]}) must come before --as-of {as_of}")
+    return reference
+
+
+@dataclass
+class _Populations:
+    """The two populations as read from the warehouse, before scoring."""
+
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    segments: list[str]  # the segment columns the snapshots carry
+    built: list[dt.date]  # snapshots built for this run (missing or stale)
+    matches: bool  # the warehouse is the one the champion was trained on
+    sample: float | None  # the share of enterprises in the reference, when it is a sample
+    n_total: int  # enterprise-snapshots at the reference dates
+
+
+def _read(
+    settings: Settings,
+    champion: Any,
+    *,
+    as_of: dt.date,
+    reference: list[dt.date],
+    segments: tuple[str, ...],
+    limit: int,
+) -> _Populations:
+    """The champion's features and the segments at the reference dates and at ``as_of``, building the
+    snapshots that are missing or stale; the reference is a sample of enterprises above ``limit`` rows."""
+    from scoring.data.ingest import IngestError, connect, data_fingerprint, extract_date_of
+    from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots
+    from scoring.features.catalog import load_catalog
+
     catalog = load_catalog(settings.catalog_path)
-    features = list(scorer.config.features)
-    categorical = set(scorer.config.categories)
-    order = [g.grade for g in sorted(scorer.config.grades, key=lambda g: -g.min_score)]
+    features = list(champion.scorer.config.features)
     try:
         with connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con:
             extract = extract_date_of(con)
@@ -256,91 +238,63 @@ def compute(
                 f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [reference]
             ).fetchone()
             n_total = int(total[0]) if total else 0
-            sample = max_reference_rows / n_total if n_total > max_reference_rows else None
+            sample = limit / n_total if n_total > limit else None
             ref_frame = _load(con, columns, reference, sample=sample)
             cur_frame = _load(con, columns, [as_of])
-            matches = lineage.get("data_fingerprint") == data_fingerprint(con)
+            matches = champion.lineage.get("data_fingerprint") == data_fingerprint(con)
     except IngestError as exc:
         raise MonitorError(str(exc)) from exc
     if cur_frame.empty:
         raise MonitorError(f"no enterprise is in the snapshot at {as_of}: is it before the data starts?")
     if ref_frame.empty:
         raise MonitorError(f"the reference snapshots at {', '.join(map(str, reference))} hold no enterprise")
-    for frame in (ref_frame, cur_frame):
-        decided = scorer.decide(scorer.matrix(frame))
-        frame["score"] = decided["score"].to_numpy()
-        frame["grade"] = decided["grade"].to_numpy()
-
-    score_psi = psi(ref_frame["score"], cur_frame["score"], bins=limits.bins, epsilon=limits.epsilon)
-    score_shift, score_shift_z = mean_shift(ref_frame["score"], cur_frame["score"])
-    drift = feature_drift(
-        ref_frame, cur_frame, features, categorical=categorical, labels_zh=scorer.config.labels_zh, thresholds=limits
+    return _Populations(
+        reference=ref_frame,
+        current=cur_frame,
+        segments=kept,
+        built=built,
+        matches=matches,
+        sample=sample,
+        n_total=n_total,
     )
-    by_segment = segment_psi(ref_frame, cur_frame, segments=kept, value="score", thresholds=limits)
 
-    latest = reference[-1]
+
+def _migration(
+    ref_frame: pd.DataFrame, cur_frame: pd.DataFrame, *, latest: dt.date, order: list[str], segments: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(grade migration matrix, migration by segment) of the enterprises graded at ``latest`` and now."""
     base = ref_frame[ref_frame["as_of"] == pd.Timestamp(latest)].set_index("uscc")
     now = cur_frame.set_index("uscc")
     migration = migration_matrix(base["grade"], now["grade"], order)
-    paired = base[["score", "grade", *kept]].merge(
+    paired = base[["score", "grade", *segments]].merge(
         now[["score", "grade"]], left_index=True, right_index=True, how="inner", suffixes=("_reference", "_current")
     )
     moved = pd.concat(
         [
             migration_by_segment(paired, segment=s, order=order).rename(columns={s: "value"}).assign(segment=s)
-            for s in kept
+            for s in segments
         ]
         or [pd.DataFrame(columns=["value", "n", "mean_score_change", "downgraded", "upgraded", "segment"])],
         ignore_index=True,
     )
-    shares = pd.DataFrame(
-        {
-            "reference": ref_frame["grade"].value_counts(normalize=True).reindex(order, fill_value=0.0),
-            "current": cur_frame["grade"].value_counts(normalize=True).reindex(order, fill_value=0.0),
-        }
-    )
-    scores = pd.concat(
-        [ref_frame[["score", *kept]].assign(side="reference"), cur_frame[["score", *kept]].assign(side="current")],
-        ignore_index=True,
-    )
+    return migration, moved
+
+
+def _notes(read: _Populations) -> list[str]:
+    """What a reader of the report should know about how the populations were read."""
     notes = []
-    if sample is not None:
-        notes.append(f"the reference is a sample of {len(ref_frame):,} of its {n_total:,} enterprise-snapshots")
-    if not matches:
+    if read.sample is not None:
+        notes.append(
+            f"the reference is a sample of {len(read.reference):,} of its {read.n_total:,} enterprise-snapshots"
+        )
+    if not read.matches:
         notes.append(
             "the warehouse changed since the champion was trained: its reference snapshots are rebuilt from "
             "today's data, which late records dated before them may have changed"
         )
-    if built:
-        notes.append(f"snapshots built for this run (missing or stale): {', '.join(map(str, built))}")
-    result = MonitorResult(
-        as_of=as_of,
-        reference_as_of=reference,
-        migration_as_of=latest,
-        reference_is_training=reference_as_of is None,
-        model_name=champion.name,
-        model_version=champion.version,
-        model_run_id=champion.run_id,
-        thresholds=limits,
-        score_psi=score_psi,
-        score_shift=score_shift,
-        score_shift_z=score_shift_z,
-        features=drift,
-        segments=by_segment,
-        migration=migration,
-        migration_segments=moved,
-        grade_shares=shares,
-        scores=scores,
-        n_reference=len(ref_frame),
-        n_current=len(cur_frame),
-        reference_sampled=sample is not None,
-        built=built,
-        data_matches_training=matches,
-        strict=strict,
-        notes=notes,
-    )
-    log.info("monitor %s: score PSI %.4f, %s", as_of, score_psi, result.counts())
-    return result
+    if read.built:
+        notes.append(f"snapshots built for this run (missing or stale): {', '.join(map(str, read.built))}")
+    return notes
 
 
 def log_run(settings: Settings, result: MonitorResult, report: Path) -> str:
@@ -415,8 +369,6 @@ def run_monitor(
     thresholds: Thresholds | None = None,
 ) -> MonitorResult:
     """Compute, write the HTML report (default ``var/monitor/monitor-AS_OF.html``) and log the run."""
-    from scoring.monitor.report import write_report
-
     result = compute(settings, as_of=as_of, reference_as_of=reference_as_of, thresholds=thresholds, strict=strict)
     path = out or settings.path(settings.var_dir) / "monitor" / f"monitor-{as_of}.html"
     write_report(result, path)

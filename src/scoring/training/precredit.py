@@ -26,33 +26,25 @@ import pandas as pd
 
 from scoring.data.ingest import connect, data_fingerprint, extract_date_of
 from scoring.domain.scorer import AmountConfig, AmountScorer, Scorer, encode_matrix
+from scoring.explain.summary import summary_figure
 from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots
 from scoring.features.catalog import Catalog, catalog_hash, load_catalog
 from scoring.features.labels import build_loan_labels, window_end
 from scoring.settings import Settings
+from scoring.training.cards import amount_card, default_card
+from scoring.training.errors import TrainingError
+from scoring.training.fit import feature_names, fit, scorer_config
 from scoring.training.report import (
     amount_metrics,
     binary_report,
     calibration_figure,
     importance_figure,
-    model_card,
     roc_figure,
     shap_importance,
 )
+from scoring.training.rows import add_months, data_start, holdout_mask
 from scoring.training.spec import AmountSpec, ModelSpec, VintageSplit, load_amount_spec, load_spec, spec_hash
-from scoring.training.train import (
-    RunRecord,
-    TrainingError,
-    TrainResult,
-    add_months,
-    code_version,
-    data_start,
-    feature_names,
-    fit,
-    holdout_mask,
-    log_run,
-    scorer_config,
-)
+from scoring.training.tracking import RunRecord, TrainResult, code_version, log_run
 
 DEFAULT_SPEC = "pre_credit_default"
 AMOUNT_SPEC = "pre_credit_amount"
@@ -168,6 +160,19 @@ def fit_amount(
     return booster, info
 
 
+def amount_config(spec: AmountSpec, catalog: Catalog, names: list[str], *, lineage: dict[str, Any]) -> AmountConfig:
+    """What the amount model is served with besides its booster (the counterpart of ``scorer_config``)."""
+    return AmountConfig(
+        model_name=spec.name,
+        features=names,
+        labels_zh={n: catalog.feature(n).label_zh for n in names},
+        categories=catalog.categories_of(names),
+        objective=spec.objective,
+        alpha=spec.alpha,
+        lineage=lineage,
+    )
+
+
 def performing(loans: pd.DataFrame) -> pd.DataFrame:
     """The loans the amount model learns from: no 90+ days past due within 12 months of the start
     (repaid, or still current after 12 months: a 24-month loan cannot be repaid within the window)."""
@@ -264,31 +269,9 @@ def _train_default(
     )
     metrics["holdout_auc"] = info["holdout_auc"]
     metrics["best_iteration"] = float(info["best_iteration"])
-    tables["shap_importance"] = shap_importance(
-        np.asarray(booster.predict(x_test, pred_contrib=True)), names, config.labels_zh
-    )
-    card = model_card(
-        title=f"{spec.name} ({spec.description})",
-        description="LightGBM with the catalog's monotone constraints, Platt-calibrated on a holdout of enterprises.",
-        intended_use=(
-            "信易贷 pre-credit: the probability that a loan to this enterprise reaches 90 days past due within 12 "
-            "months, learned from the outcomes partner banks report. Combined with the amount model and the "
-            "credit evaluation grade by the limit policy; a bank's own credit decision follows it."
-        ),
-        data_window=data_window,
-        features=[(n, config.labels_zh[n]) for n in names],
-        metrics=metrics,
-        limitations=[
-            "Learned only from enterprises that borrowed from partner banks: firms that never borrowed are "
-            "scored by similarity (reject inference is not attempted).",
-            "Defaults are rare: the test AUC has a wide confidence interval on a few dozen defaults.",
-            "Loans reported late by banks enter at the next retraining (`scoring retrain`).",
-            "Out of time by vintage: the training loans started before the test loans, but the last of their "
-            "12-month outcomes fall in the test loans' months, so a shock in those months is partly seen.",
-        ],
-        lineage=lineage,
-        tables={"default rate by grade": tables["grades"], "lift by decile": tables["deciles"]},
-    )
+    contrib = np.asarray(booster.predict(x_test, pred_contrib=True))
+    tables["shap_importance"] = shap_importance(contrib, names, config.labels_zh)
+    card = default_card(spec, config, data_window=data_window, metrics=metrics, tables=tables)
     record = RunRecord(
         run_name=f"{spec.name}-{lineage['test_vintages']}",
         params={**spec.lightgbm, "n_train": info["n_fit"], "n_holdout": info["n_holdout"], "n_test": len(test)},
@@ -298,6 +281,16 @@ def _train_default(
             "plots/roc.png": roc_figure(y_test, p_test, None),
             "plots/calibration.png": calibration_figure(y_test, p_test),
             "plots/shap_importance.png": importance_figure(tables["shap_importance"]),
+            "plots/shap_summary.png": summary_figure(
+                contrib,
+                x_test,
+                names=names,
+                labels_zh=config.labels_zh,
+                categorical=config.categories,
+                title="TreeSHAP by feature, out-of-time test loans",
+                xlabel="TreeSHAP (log-odds of 90+ days past due)",
+                seed=seed,
+            ),
         },
         tables=tables,
         card=card,
@@ -338,42 +331,22 @@ def _train_amount(
     repaid_test = performing(test)
     if repaid_test.empty:
         raise TrainingError("no test loan performed through its window: the amount model cannot be validated")
-    booster, info = fit_amount(spec, catalog, repaid_train, seed=int(spec.lightgbm.get("seed", 0)))
+    seed = int(spec.lightgbm.get("seed", 0))
+    booster, info = fit_amount(spec, catalog, repaid_train, seed=seed)
     names = feature_names(spec, catalog)
-    config = AmountConfig(
-        model_name=spec.name,
-        features=names,
-        labels_zh={n: catalog.feature(n).label_zh for n in names},
-        categories=catalog.categories_of(names),
-        objective=spec.objective,
-        alpha=spec.alpha,
-        lineage=lineage,
-    )
+    config = amount_config(spec, catalog, names, lineage=lineage)
     scorer = AmountScorer(booster, config)
     x_test = scorer.matrix(repaid_test)
     log_actual = np.log(repaid_test["amount"].to_numpy(dtype=float))
     metrics = amount_metrics(log_actual, scorer.log_amount(x_test), spec.alpha)
     metrics["best_iteration"] = float(info["best_iteration"])
-    importance = shap_importance(np.asarray(booster.predict(x_test, pred_contrib=True)), names, config.labels_zh)
-    quantile = f"the {spec.alpha:.0%} quantile" if spec.alpha is not None else "the mean"
-    card = model_card(
-        title=f"{spec.name} ({spec.description})",
-        description=f"LightGBM ({spec.objective}) on the log of the amount lent, on loans that performed for 12 months.",
-        intended_use=(
-            f"信易贷 pre-credit: {quantile} of what enterprises like this one borrowed and repaid, in CNY. It starts "
-            "the limit; the policy caps it by taxable sales and the product ceiling, reduces it by grade and "
-            "zeroes it for listed entities."
-        ),
-        data_window={**data_window, "repaid loans": f"{len(repaid_train):,} train, {len(repaid_test):,} test"},
-        features=[(n, config.labels_zh[n]) for n in names],
+    contrib = np.asarray(booster.predict(x_test, pred_contrib=True))
+    importance = shap_importance(contrib, names, config.labels_zh)
+    card = amount_card(
+        spec,
+        config,
         metrics=metrics,
-        limitations=[
-            "Learns what banks lent, not what an enterprise could have repaid: limits inherit the banks' past "
-            "appetite.",
-            "Only loans that performed through 12 months (repaid or current) teach the amount; defaulted loans "
-            "teach the default model.",
-        ],
-        lineage=lineage,
+        data_window={**data_window, "repaid loans": f"{len(repaid_train):,} train, {len(repaid_test):,} test"},
     )
     record = RunRecord(
         run_name=f"{spec.name}-{lineage['test_vintages']}",
@@ -386,7 +359,19 @@ def _train_amount(
         },
         lineage=lineage,
         metrics=metrics,
-        figures={"plots/shap_importance.png": importance_figure(importance)},
+        figures={
+            "plots/shap_importance.png": importance_figure(importance),
+            "plots/shap_summary.png": summary_figure(
+                contrib,
+                x_test,
+                names=names,
+                labels_zh=config.labels_zh,
+                categorical=config.categories,
+                title="TreeSHAP by feature, out-of-time repaid loans",
+                xlabel="TreeSHAP (log amount)",
+                seed=seed,
+            ),
+        },
         tables={"shap_importance": importance},
         card=card,
         config_key="amount_config",

@@ -30,10 +30,11 @@ from scoring.errors import ScoringError
 from scoring.features.catalog import load_catalog
 from scoring.registry.versions import load_scorer
 from scoring.settings import Settings
+from scoring.training.errors import TrainingError
 from scoring.training.metrics import grade_table
 from scoring.training.report import amount_metrics, grades_ordered, psi
+from scoring.training.rows import choose_as_of_dates, data_start, evaluation_frame
 from scoring.training.spec import VintageSplit, load_amount_spec, load_spec
-from scoring.training.train import TrainingError, choose_as_of_dates, data_start, evaluation_frame
 
 PSI_LIMIT = 0.1
 EVALUATION = "credit_evaluation"

@@ -216,6 +216,16 @@ class TableResult:
         )
 
 
+def _check_columns(table: pd.DataFrame, path: Path, *, target: str, id_column: str | None) -> None:
+    """The target and id columns exist, and the target is known on every row."""
+    for option, col in (("--target", target), ("--id", id_column)):
+        if col is not None and col not in table.columns:
+            raise TableError(f"{option} {col!r} is not a column of {path.name}: {list(table.columns)[:20]}")
+    known = table[target].notna()
+    if not known.all():
+        raise TableError(f"target {target!r} is empty on {int((~known).sum())} rows: fill or remove them first")
+
+
 def train_table(
     settings: Settings,
     path: Path,
@@ -229,15 +239,10 @@ def train_table(
     import mlflow
 
     from scoring.registry.versions import configure, ensure_experiment
-    from scoring.training.train import code_version, register_booster
+    from scoring.training.tracking import code_version, register_booster
 
     table = read_table(path)
-    for option, col in (("--target", target), ("--id", id_column)):
-        if col is not None and col not in table.columns:
-            raise TableError(f"{option} {col!r} is not a column of {path.name}: {list(table.columns)[:20]}")
-    known = table[target].notna()
-    if not known.all():
-        raise TableError(f"target {target!r} is empty on {int((~known).sum())} rows: fill or remove them first")
+    _check_columns(table, path, target=target, id_column=id_column)
     y, positive = binary_target(table[target], positive)
     X = table.drop(columns=[c for c in (target, id_column) if c is not None])
     model = TableModel().fit(X, y)
