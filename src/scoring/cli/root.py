@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 
 class ScoringGroup(TyperGroup):
-    """The root group: a ScoringError out of any command is one ``error: <message>`` line and exit 1.
+    """The root group: a ScoringError (or a ValueError) out of any command is one ``error: <message>``
+    line and exit 1.
 
     Commands catch only what they report differently (an option named in the message, another exit
     code); what they do not catch is a fault of the code and keeps its traceback.
@@ -31,6 +32,8 @@ class ScoringGroup(TyperGroup):
             return super().invoke(ctx)
         except ScoringError as exc:
             raise fail(exc.message_en) from exc
+        except ValueError as exc:  # a value refused below us (a pydantic model, a spec's number): named as well
+            raise fail(str(exc)) from exc
 
 
 app = typer.Typer(

@@ -198,8 +198,16 @@ def pre_credit(service: Service, key: ApiKey, uscc: str, *, reference: str | Non
         _asked(service, ready, key, uscc, (Purpose.PRE_CREDIT,), "POST /v1/pre-credit"), reference=reference
     )
     consent = asked.consent
-    if consent is None:  # only a bank asks for pre-credit, and a bank's request always carries its consent
-        raise ApiError(403, "no_consent", "预授信须有主体对本银行的授权", "pre-credit needs the enterprise's consent")
+    if consent is None:  # only a bank asks for pre-credit (BankKey), and a bank's request carries its consent
+        raise refuse(
+            service.engine,
+            key,
+            code="no_consent",
+            zh="预授信须有主体对本银行的授权",
+            en="pre-credit needs the enterprise's consent",
+            uscc=uscc,
+            what="POST /v1/pre-credit",
+        )
     result = pre_credit_result(ready.models, asked.values)
     evaluation = evaluation_record(result.evaluation, ready.catalog, asked.values)
     record = pre_credit_record(result, ready.catalog, asked.values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,14 +14,21 @@ from scoring.errors import ApiError, ScoringError
 from scoring.serve.middleware import error_body
 from scoring.serve.schemas import UsccValueError
 
+log = logging.getLogger(__name__)
+
+INTERNAL = ApiError(500, "internal_error", "服务内部错误，已记录", "internal error (logged)")
+
 
 def error_response(exc: ScoringError) -> JSONResponse:
     """The error as answered: its status, ``{"error": {code, message_zh, message_en, field}}`` and headers."""
     return JSONResponse(status_code=exc.http_status_code(), content={"error": exc.detail()}, headers=exc.headers)
 
 
-async def _scoring_error(_: Request, exc: Exception) -> Response:
+async def _scoring_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ScoringError)  # registered for ScoringError only
+    if exc.status is None:  # an error of the pipelines, not of the request: logged, and its text kept inside
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return error_response(INTERNAL)
     return error_response(exc)
 
 

@@ -23,8 +23,11 @@ class UsccValueError(ScoringError, ValueError):
     title_zh = "统一社会信用代码不合法"
 
     def __init__(self, problem: UsccProblem):
-        super().__init__(problem.message, message_zh=problem.message_zh, field="uscc")
+        super().__init__(problem.message_en, message_zh=problem.message_zh, field="uscc")
         self.problem = problem
+
+    def __str__(self) -> str:  # what pydantic shows: both languages, as before the error family
+        return self.problem.message
 
 
 def uscc_shape(v: str) -> str:

@@ -76,7 +76,7 @@ class DuplicateEvent(ScoringError):
     """An event with the same idempotency key is already in the log."""
 
     code = "duplicate_event"
-    status = 409
+    status = None  # an internal fault where it reaches a request: each endpoint handles its own duplicates
     title_zh = "该事件已记录"
 
 
