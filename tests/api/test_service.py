@@ -200,7 +200,7 @@ def test_replay_recomputes_the_identical_decision(client, keys, decision_a) -> N
 
 def test_replay_notices_a_changed_input(client, keys, decision_a, served) -> None:
     """A replay is a real recomputation: had the stored inputs been different, it would say so."""
-    from scoring.serve.decisions import replay as _replay
+    from scoring.serve.stored import replay as _replay
     from scoring.store import get_decision
 
     stored = get_decision(engine_for(served.settings.decision_url), decision_a["decision_id"])

@@ -8,8 +8,8 @@ import pytest
 
 from scoring.errors import ApiError
 from scoring.serve import flow
-from scoring.serve.decisions import replay
 from scoring.serve.state import Service
+from scoring.serve.stored import replay
 from scoring.store import ApiKey, Role, create_key, events, get_decision
 from tests.conftest import authorize
 

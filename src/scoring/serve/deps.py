@@ -19,8 +19,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from scoring.errors import ApiError
-from scoring.serve.audit import ROLE_ZH, refuse
 from scoring.serve.middleware import Metrics
+from scoring.serve.refusals import ROLE_ZH, refuse
 from scoring.serve.state import Service
 from scoring.store import ApiKey, Role, authenticate
 

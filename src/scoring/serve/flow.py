@@ -26,7 +26,7 @@ from scoring.domain.decide import (
 )
 from scoring.domain.models import LoadedModel
 from scoring.errors import ApiError, ScoringError
-from scoring.serve.audit import refuse
+from scoring.serve.refusals import refuse
 from scoring.serve.schemas import (
     EvaluationResponse,
     ModelPublic,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from scoring.errors import ApiError
-from scoring.serve.decisions import visible_decision
 from scoring.serve.schemas import OutcomePublic, OutcomeRequest, OutcomeResponse
 from scoring.serve.state import Service
+from scoring.serve.stored import visible_decision
 from scoring.store import ApiKey, DuplicateEvent, Event, Role, append, events, find_idempotent
 
 

@@ -14,7 +14,6 @@ import duckdb
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-import scoring.serve.decisions as stored_decisions
 from scoring.data.schema import INDUSTRY_NAMES
 from scoring.data.uscc import CHARSET
 from scoring.domain.policy import PolicyError
@@ -37,6 +36,7 @@ from scoring.serve.console.views import (
 )
 from scoring.serve.deps import ServiceDep
 from scoring.serve.state import Service
+from scoring.serve.stored import replay
 from scoring.serve.supervision import GRADES, Population, grade_history
 from scoring.store import ApiKey, Role, get_decision, search_decisions
 
@@ -162,7 +162,7 @@ def replay_decision(request: Request, key: SignedIn, service: ServiceDep, decisi
         stored = visible(service, key, decision_id)
         if key.role != Role.REGULATOR:
             raise ApiError(403, "forbidden_role", "仅监管人员可以重放决定", "only a regulator replays decisions")
-        result = stored_decisions.replay(service, stored)
+        result = replay(service, stored)
     except ApiError as exc:
         return page(request, "error.html", key, exc.status, message=exc.message_zh)
     return page(request, "decision.html", key, **decision_view(key, stored), replayed=result)

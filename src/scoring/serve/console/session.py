@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from scoring.errors import ApiError, ScoringError
-from scoring.serve.audit import ROLE_ZH, refuse
 from scoring.serve.console.views import no_store, page, safe_next
 from scoring.serve.deps import ServiceDep
+from scoring.serve.refusals import ROLE_ZH, refuse
 from scoring.store import ApiKey, Event, Role, append, authenticate, end_session, open_session, session_key
 
 COOKIE = "scoring_console"

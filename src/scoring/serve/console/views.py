@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from scoring.data.schema import TABLES
-from scoring.serve.audit import ROLE_ZH
+from scoring.serve.refusals import ROLE_ZH
 from scoring.store import DECISION_KINDS, ApiKey, Role
 
 KIND_ZH = {"evaluation": "公共信用综合评价", "pre_credit": "信易贷预授信"}

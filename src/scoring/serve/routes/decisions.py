@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-import scoring.serve.decisions as stored
+from scoring.serve import stored
 from scoring.serve.deps import DecisionReaderKey, RegulatorKey, ServiceDep
 from scoring.serve.responses import errors
 from scoring.serve.schemas import DecisionResponse, ReplayResponse
