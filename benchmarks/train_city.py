@@ -58,6 +58,7 @@ result = train_evaluation(settings, spec_path=Path(sys.argv[3]), progress=progre
 m = result.metrics
 print(json.dumps({"seconds": time.perf_counter() - started, "steps": steps, "auc": m["auc"], "ks": m["ks"],
                   "oracle_auc": m["oracle_auc"], "auc_ratio": m["auc_over_oracle"], "brier": m["brier"],
+                  "asof_oracle_auc": m["asof_oracle_auc"], "asof_ratio": m["auc_over_asof_oracle"],
                   "ece": m["ece"], "psi": m["score_psi_train_test"], "grades_ordered": m["grades_ordered"],
                   "n_fit": result.extra["n_fit"], "n_holdout": result.extra["n_holdout"],
                   "trees": result.extra["best_iteration"], "bagging": result.extra["bagging_fraction"],
@@ -102,16 +103,20 @@ Where the training time goes (seconds from the start of `train_evaluation`):
 |---:|---|
 {steps}
 
-Out-of-time test at {dates["test"]}: AUC {out["auc"]:.4f}, oracle AUC {out["oracle_auc"]:.4f}, ratio
-**{out["auc_ratio"]:.3f}** (target ≥ 0.97); KS {out["ks"]:.4f}, Brier {out["brier"]:.4f}, calibration error
-{out["ece"]:.4f}, score PSI train/test {out["psi"]:.4f}, grades ordered: {bool(out["grades_ordered"])}.
+Out-of-time test at {dates["test"]}: AUC {out["auc"]:.4f}; KS {out["ks"]:.4f}, Brier {out["brier"]:.4f},
+calibration error {out["ece"]:.4f}, score PSI train/test {out["psi"]:.4f}, grades ordered: {bool(out["grades_ordered"])}.
+
+| oracle | AUC | model AUC / oracle AUC |
+|---|---:|---:|
+| as of the as-of date (shocks that begin after it left out) | {out["asof_oracle_auc"]:.4f} | **{out["asof_ratio"]:.4f}** (target ≥ 0.97) |
+| knowing the whole outcome window (the industry's bad spell inside it included) | {out["oracle_auc"]:.4f} | {out["auc_ratio"]:.4f} |
 
 | grade | enterprises | share | bad rate |
 |---|---:|---:|---:|
 {grades}
 
-Targets (issue 5): training on 1,000,000 enterprises x 12 snapshots ≤ 15 min on 2 cores; out-of-time
-AUC ≥ 0.97 x oracle AUC.
+Targets (issues 5 and 15): training on 1,000,000 enterprises x 12 snapshots ≤ 15 min on 2 cores;
+out-of-time AUC ≥ 0.97 x the as-of oracle's AUC.
 """
     print(text)
     if args.write:

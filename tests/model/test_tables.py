@@ -92,3 +92,60 @@ def test_the_estimator_follows_the_scikit_learn_contract() -> None:
     assert fitted.get_params() == {"folds": 4, "max_rounds": 2000, "seed": 3}
     assert fitted.predict_proba(X).shape == (800, 2) and set(fitted.predict(X)) <= {0, 1}
     assert abs(fitted.oof_probability_.mean() - y.mean()) < 0.03  # calibrated out of fold
+
+
+def test_the_blend_is_explained_exactly_and_its_grades_fit_the_table() -> None:
+    """Every feature's points (TreeSHAP of the booster plus its scorecard term) add up to the score,
+    and the grade bands cut from the table's own out-of-fold scores order the bad rate."""
+    from scoring.domain.scorer import Scorer, ScorerConfig, ScoreScaling
+    from scoring.training.spec import load_table_spec
+
+    table = flat_table(rows=1200, columns=12, bad_rate=0.2, seed=4, shape="additive")
+    X, y = table.drop(columns=["borrower_id", "status"]), (table["status"] == "违约").to_numpy(dtype=int)
+    model = TableModel(folds=4, seed=5).fit(X, y)
+    assert model.additive_ is not None and 0 <= model.booster_weight_ < 1  # a linear table wants the scorecard
+    assert {t.feature for t in model.additive_.terms} >= {"tax_sales_growth", "arrears_months"}
+    spec = load_table_spec(REPO / "models" / "table_model.yaml")
+    scaling: ScoreScaling = spec.score
+    logit = np.log(model.oof_probability_ / (1 - model.oof_probability_))
+    bands = spec.bands(np.clip(np.round(scaling.offset - scaling.factor * logit), scaling.min, scaling.max))
+    config = ScorerConfig(
+        model_name="t",
+        features=model.features_,
+        labels_zh={},
+        categories=model.categories_,
+        monotone={},
+        calibration=model.calibration_,
+        score=scaling,
+        grades=bands,
+        overrides=[],
+        lineage={},
+        additive=model.additive_,
+    )
+    scorer = Scorer(model.booster_, ScorerConfig.model_validate_json(config.model_dump_json()))
+    x = model.matrix(X)
+    np.testing.assert_allclose(scorer.probability(x), model.predict_proba(X)[:, 1], rtol=1e-9)
+    _, score, _, _, points, base = scorer.explained(x)
+    unclipped = scaling.offset - scaling.factor * scorer.logit(x)
+    np.testing.assert_allclose(base + points.sum(axis=1), unclipped, atol=1e-6)
+    assert np.array_equal(score, np.clip(np.round(unclipped), scaling.min, scaling.max))
+    grades = scorer.grades(scorer.score_from_logit(logit))
+    shares = pd.Series(grades).value_counts(normalize=True)
+    assert all(abs(shares[g.grade] - 0.25) < 0.03 for g in bands)
+    bad = pd.Series(y).groupby(grades).mean().reindex([g.grade for g in bands]).to_numpy()
+    assert np.all(np.diff(bad) > 0)  # A best, D worst, out of fold
+
+
+def test_a_high_cardinality_category_is_used_and_an_id_like_text_is_not() -> None:
+    rng = np.random.default_rng(8)
+    table = flat_table(rows=2000, columns=10, bad_rate=0.3, seed=8)
+    y = (table["status"] == "违约").to_numpy(dtype=int)
+    township = rng.integers(0, 120, len(table))
+    effect = rng.normal(0, 1.2, 120)[township]
+    y = np.where(rng.random(len(y)) < 1 / (1 + np.exp(-(effect - 1))), 1, y)  # townships carry risk
+    X = table.drop(columns=["borrower_id", "status"]).assign(
+        township=[f"乡镇{t:03d}" for t in township], contact=[f"联系人{i}" for i in range(len(table))]
+    )
+    model = TableModel(folds=4).fit(X, y)
+    assert "township" in model.features_ and len(model.categories_["township"]) == 120
+    assert "contact" in model.dropped_ and "distinct values" in model.dropped_["contact"]

@@ -109,7 +109,14 @@ def train_table(
     console.print(
         f"registered {result.model_uri}: out-of-fold AUC {m['auc']:.4f}, KS {m['ks']:.3f}, Brier {m['brier']:.4f} "
         f"on {int(m['n']):,} rows ({m['bad_rate']:.1%} {target} = {result.positive!r}); "
-        f"{len(result.features)} columns used"
+        f"{len(result.features)} columns used; booster weight {m['booster_weight']:.1f} in the blend with the scorecard"
+    )
+    bands = ", ".join(
+        f"{g} ≥{row['min_score']:.0f} ({row['share']:.0%}, bad {row['bad_rate']:.1%})"
+        for g, row in result.grades.iterrows()
+    )
+    console.print(
+        f"grades by the table's own out-of-fold scores: {bands}; bad rate ordered: {bool(m['grades_ordered'])}"
     )
     for col, why in result.dropped.items():
         console.print(f"  not used: {col}: {why}")

@@ -72,6 +72,8 @@ def print_training(result: TrainResult) -> None:
     oracle = ""
     if "oracle_auc" in m:
         oracle = f", oracle AUC {m['oracle_auc']:.4f}, AUC/oracle {m['auc_over_oracle']:.3f}"
+    if "asof_oracle_auc" in m:
+        oracle += f", as-of oracle AUC {m['asof_oracle_auc']:.4f}, AUC/as-of oracle {m['auc_over_asof_oracle']:.3f}"
     console.print(
         f"trained {result.model_name} v{result.version}, {result.alias} (run {result.run_id[:8]}): "
         f"test AUC {m['auc']:.4f}, KS {m['ks']:.3f}, Brier {m['brier']:.4f}, "

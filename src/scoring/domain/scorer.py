@@ -4,17 +4,22 @@ Margin -> Platt-calibrated log-odds of an adverse event -> probability -> 0-1000
 points-to-double-odds -> grade A/B/C/D by bands -> policy overrides. Because calibration is
 linear in the margin, TreeSHAP contributions from the booster stay additive all the way to the
 score: each feature's contribution in score points is ``-factor * slope * shap``.
+
+A model of a flat table may add a WOE scorecard to the booster (:class:`AdditiveTerms`): the
+margin is then ``booster_weight * booster margin + intercept + sum of one step function per
+feature``. Each step function depends on one feature only, so it is that feature's exact
+contribution, and the explanation stays exact: the points of all features add up to the score.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def _predict(booster: lgb.Booster, x: np.ndarray, num_threads: int | None, **kwargs: Any) -> np.ndarray:
@@ -79,6 +84,71 @@ class Calibration(BaseModel):
     slope: float
 
 
+class BinnedTerm(BaseModel):
+    """One feature's function in margin units: a scorecard's points for that feature.
+
+    ``steps``: a number falls in bin ``searchsorted(edges, x, side="right")`` of ``values`` (WOE
+    bins); ``interpolated``: linear between the points (``edges[k]``, ``values[k]``), flat beyond
+    the ends; ``category``: a category's code indexes ``values``. Missing values and unknown
+    categories get ``missing``. ``center`` is the term's mean over the training rows: an
+    explanation counts a feature's points from it, so that a typical value carries none.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str
+    kind: Literal["steps", "interpolated", "category"]
+    edges: list[float]
+    values: list[float]
+    missing: float
+    center: float
+
+    @model_validator(mode="after")
+    def _lengths(self) -> BinnedTerm:
+        want = {"steps": len(self.edges) + 1, "interpolated": len(self.edges), "category": len(self.values)}[self.kind]
+        if len(self.values) != want or (self.kind == "interpolated" and not self.edges):
+            raise ValueError(
+                f"term of {self.feature}: {len(self.values)} values for {len(self.edges)} {self.kind} edges"
+            )
+        return self
+
+    def of(self, column: np.ndarray) -> np.ndarray:
+        """The term's value for one encoded feature column."""
+        known = ~np.isnan(column)
+        values = np.asarray(self.values)
+        if self.kind == "category":
+            codes = np.where(known, column, -1).astype(np.int64)
+            inside = known & (codes >= 0) & (codes < len(values))
+            return np.where(inside, values[np.clip(codes, 0, max(len(values) - 1, 0))], self.missing)
+        filled = np.where(known, column, self.edges[0] if self.edges else 0.0)
+        if self.kind == "interpolated":
+            return np.where(known, np.interp(filled, np.asarray(self.edges), values), self.missing)
+        return np.where(known, values[np.searchsorted(np.asarray(self.edges), filled, side="right")], self.missing)
+
+
+class AdditiveTerms(BaseModel):
+    """A scorecard blended with the booster: ``margin = booster_weight * booster + intercept + sum(terms)``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    booster_weight: float = Field(ge=0)
+    intercept: float
+    terms: list[BinnedTerm]
+
+    def values(self, x: np.ndarray, features: list[str]) -> np.ndarray:
+        """Each term's value per row, in ``features`` order (zero for a feature without a term)."""
+        out = np.zeros_like(x, dtype=np.float64)
+        index = {name: j for j, name in enumerate(features)}
+        for term in self.terms:
+            j = index[term.feature]
+            out[:, j] = term.of(x[:, j])
+        return out
+
+    @property
+    def center(self) -> float:
+        return float(sum(t.center for t in self.terms))
+
+
 class ScorerConfig(BaseModel):
     """Everything besides the booster that a registered model needs to decide; stored as JSON."""
 
@@ -94,6 +164,7 @@ class ScorerConfig(BaseModel):
     grades: list[GradeBand]
     overrides: list[Override]
     lineage: dict[str, Any]
+    additive: AdditiveTerms | None = None
 
 
 def encode_matrix(frame: pd.DataFrame, features: list[str], categories: dict[str, list[str]]) -> np.ndarray:
@@ -136,6 +207,10 @@ class Scorer:
         self.config = config
         self._bands = sorted(config.grades, key=lambda g: -g.min_score)
         self._index = {name: i for i, name in enumerate(config.features)}
+        if config.additive is not None:
+            unknown = {t.feature for t in config.additive.terms} - set(config.features)
+            if unknown:
+                raise ValueError(f"additive terms of features the model does not have: {sorted(unknown)}")
 
     # ------------------------------------------------------------------ inputs
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
@@ -148,7 +223,25 @@ class Scorer:
 
     # ------------------------------------------------------------------ outputs
     def margin(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(_predict(self.booster, x, self.num_threads, raw_score=True))
+        raw = np.asarray(_predict(self.booster, x, self.num_threads, raw_score=True))
+        add = self.config.additive
+        if add is None:
+            return raw
+        return add.booster_weight * raw + add.intercept + add.values(x, self.config.features).sum(axis=1)
+
+    def _margin_parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(per-feature margin contributions, base margin): TreeSHAP plus any additive terms,
+        each term counted from its center; the parts add up to :meth:`margin` exactly."""
+        raw = np.asarray(_predict(self.booster, x, self.num_threads, pred_contrib=True))
+        add = self.config.additive
+        if add is None:
+            return raw[:, :-1], raw[:, -1]
+        terms = add.values(x, self.config.features)
+        centers = np.zeros(len(self.config.features))
+        for term in add.terms:
+            centers[self._index[term.feature]] = term.center
+        parts = add.booster_weight * raw[:, :-1] + terms - centers
+        return parts, add.booster_weight * raw[:, -1] + add.intercept + add.center
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         c = self.config.calibration
@@ -201,12 +294,12 @@ class Scorer:
         The contributions sum to the margin, so one ``pred_contrib`` call gives both. Returns
         (probability, score, model grade, final grade, per-feature points, base points).
         """
-        raw = np.asarray(_predict(self.booster, x, self.num_threads, pred_contrib=True))
+        parts, base_margin = self._margin_parts(x)
         c, s = self.config.calibration, self.config.score
-        logit = c.intercept + c.slope * raw.sum(axis=1)
+        logit = c.intercept + c.slope * (parts.sum(axis=1) + base_margin)
         prob, score, model_grade, final = self.decide_logit(logit, x)
-        points = -s.factor * c.slope * raw[:, :-1]
-        base = s.offset - s.factor * (c.intercept + c.slope * raw[:, -1])
+        points = -s.factor * c.slope * parts
+        base = s.offset - s.factor * (c.intercept + c.slope * base_margin)
         return prob, score, model_grade, final, points, base
 
     def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -215,10 +308,10 @@ class Scorer:
         ``base + sum(points)`` equals the unclipped score; a negative number of points
         means the feature raises the risk.
         """
-        raw = np.asarray(_predict(self.booster, x, self.num_threads, pred_contrib=True))
+        parts, base_margin = self._margin_parts(x)
         c, s = self.config.calibration, self.config.score
-        points = -s.factor * c.slope * raw[:, :-1]
-        base = s.offset - s.factor * (c.intercept + c.slope * raw[:, -1])
+        points = -s.factor * c.slope * parts
+        base = s.offset - s.factor * (c.intercept + c.slope * base_margin)
         return points, base
 
     def grade_label(self, grade: str) -> str:

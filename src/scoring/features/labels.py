@@ -101,11 +101,16 @@ def labels_sql(con: duckdb.DuckDBPyConnection, *, as_of: dt.date, months: int = 
         """
 
 
-def oracle_probability(con: duckdb.DuckDBPyConnection, labels: pd.DataFrame) -> pd.Series | None:
+def oracle_probability(
+    con: duckdb.DuckDBPyConnection, labels: pd.DataFrame, *, knowable: bool = False
+) -> pd.Series | None:
     """The generator's true probability for each labelled row (synthetic data only), else None.
 
     ``1 - prod(1 - h_m)`` over the live months of the outcome window, where the monthly hazard
-    ``h_m`` is raised during an industry's bad spell (``synthetic_regimes``).
+    ``h_m`` is raised during an industry's bad spell (``synthetic_regimes``). With ``knowable``,
+    the probability as it could be known at the as-of date: a bad spell that begins after the
+    row's as-of date is left out (no model trained before it can foresee it), one already under
+    way is counted (``p_asof``; else ``p_true``).
     """
     try:
         truth = con.execute(
@@ -128,9 +133,11 @@ def oracle_probability(con: duckdb.DuckDBPyConnection, labels: pd.DataFrame) -> 
         last = (as_of + merged["exposure_months"]).map(lambda p, e=end: min(p, e))
         overlap = np.array([max((b - a).n, 0) for a, b in zip(first, last, strict=True)])
         overlap = np.where(merged["industry"].to_numpy() == r.industry, overlap, 0)
+        if knowable:
+            overlap = np.where((as_of >= start).to_numpy(), overlap, 0)
         h1 = 1 / (1 + np.exp(-(np.log(h0 / (1 - h0)) + r.logit_shift)))
         survive = survive * ((1 - h1) / (1 - h0)) ** overlap
-    return pd.Series(1 - survive, index=labels.index, name="p_true")
+    return pd.Series(1 - survive, index=labels.index, name="p_asof" if knowable else "p_true")
 
 
 def build_loan_labels(

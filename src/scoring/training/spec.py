@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -110,8 +111,53 @@ class AmountSpec(BaseModel):
         return self
 
 
+class ShareBand(BaseModel):
+    """A grade that takes ``share`` of a table's rows, by its own out-of-fold scores."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grade: str
+    label_zh: str
+    share: float = Field(gt=0, lt=1)
+
+
+class TableSpec(BaseModel):
+    """A flat table's model (`scoring train-table`): score scaling, and grade bands by shares of rows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str
+    score: ScoreScaling
+    grades: list[ShareBand] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _shares(self) -> TableSpec:
+        total = sum(g.share for g in self.grades)
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"the grades' shares add up to {total:g}, not 1")
+        return self
+
+    def bands(self, scores: np.ndarray) -> list[GradeBand]:
+        """Grade bands cut from ``scores`` so that each grade takes its share, best first."""
+        bands: list[GradeBand] = []
+        taken = 0.0
+        floor = self.score.min
+        for g in self.grades[:-1]:
+            taken += g.share
+            cut = float(np.ceil(np.quantile(scores, 1 - taken))) if len(scores) else self.score.max
+            cut = min(cut, bands[-1].min_score - 1) if bands else cut
+            bands.append(GradeBand(grade=g.grade, label_zh=g.label_zh, min_score=max(cut, floor + 1)))
+        last = self.grades[-1]
+        return [*bands, GradeBand(grade=last.grade, label_zh=last.label_zh, min_score=floor)]
+
+
 def load_spec(path: Path) -> ModelSpec:
     return _load(path, ModelSpec)
+
+
+def load_table_spec(path: Path) -> TableSpec:
+    return _load(path, TableSpec)
 
 
 def load_amount_spec(path: Path) -> AmountSpec:

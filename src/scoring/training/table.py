@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
 from scoring.domain.scorer import Calibration, Scorer, ScorerConfig, encode_matrix
@@ -28,9 +29,13 @@ from scoring.errors import ScoringError
 from scoring.settings import Settings
 from scoring.training.metrics import binary_metrics, grade_table
 from scoring.training.report import decile_table, grades_ordered, log_tables
-from scoring.training.spec import load_spec
+from scoring.training.scorecard import AdditiveScorecard
+from scoring.training.spec import load_table_spec
 
-MAX_CATEGORIES = 50  # a text column with more distinct values (names, addresses, free text) is not used
+MAX_CATEGORIES = 1000  # a text column with more distinct values is not used
+ID_LIKE_SHARE = 0.5  # nor one whose values are mostly distinct (names, addresses, free text)
+# the booster's share of the blend with the additive scorecard, chosen out of fold from these
+BLEND_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
 POSITIVE_WORDS = {"1", "1.0", "true", "yes", "y", "bad", "default", "defaulted", "违约", "坏", "是", "逾期"}
 TABLE_EXPERIMENT = "tables"
 
@@ -105,7 +110,10 @@ def table_params(rows: int, seed: int) -> dict[str, Any]:
 
 
 class TableModel(BaseEstimator, ClassifierMixin):
-    """A calibrated LightGBM classifier for a flat table (the scikit-learn estimator contract).
+    """A calibrated blend of LightGBM and an additive scorecard for a flat table (the scikit-learn contract).
+
+    Both halves are additive in the log-odds per feature (TreeSHAP for the booster, one step
+    function per column for the scorecard), so the registered scorer explains the blend exactly.
 
     Args:
         folds: cross-validation folds for early stopping, calibration and the reported figures.
@@ -132,6 +140,10 @@ class TableModel(BaseEstimator, ClassifierMixin):
                 distinct = series.dropna().astype(str).unique()
                 if len(distinct) > MAX_CATEGORIES:
                     self.dropped_[str(col)] = f"text with {len(distinct)} distinct values (over {MAX_CATEGORIES})"
+                elif len(distinct) > 50 and len(distinct) > ID_LIKE_SHARE * series.notna().sum():
+                    self.dropped_[str(col)] = (
+                        f"text with {len(distinct)} distinct values in {len(series)} rows (an id or free text)"
+                    )
                 else:
                     self.features_.append(str(col))
                     self.categories_[str(col)] = sorted(distinct.tolist())
@@ -143,6 +155,8 @@ class TableModel(BaseEstimator, ClassifierMixin):
         return encode_matrix(frame, self.features_, self.categories_)
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> TableModel:
+        """Cross-validate the booster and the additive scorecard, blend them by out-of-fold log loss,
+        calibrate, and refit both on every row."""
         y = np.asarray(y, dtype=int)
         if y.sum() < self.folds or (len(y) - y.sum()) < self.folds:
             raise TableError(f"the target needs at least {self.folds} rows of each class, has {int(y.sum())} positive")
@@ -154,6 +168,26 @@ class TableModel(BaseEstimator, ClassifierMixin):
         cats = [i for i, n in enumerate(self.features_) if n in self.categories_]
         folds = list(StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(x, y))
         data = lgb.Dataset(x, y, feature_name=self.features_, categorical_feature=cats, free_raw_data=False)
+        boosted = self._boosted_oof(data, x, folds)
+        levels = {n: len(c) for n, c in self.categories_.items()}
+        carded = np.empty(len(y))
+        for train, valid in folds:
+            card = AdditiveScorecard(self.features_, levels, seed=self.seed).fit(x[train], y[train])
+            carded[valid] = card.margin(x[valid])
+        self.booster_weight_, platt = _blend(boosted, carded, y)
+        self.calibration_ = Calibration(intercept=float(platt.intercept_[0]), slope=float(platt.coef_[0, 0]))
+        oof = self.booster_weight_ * boosted + (1 - self.booster_weight_) * carded
+        self.oof_probability_ = 1 / (1 + np.exp(-(self.calibration_.intercept + self.calibration_.slope * oof)))
+        self.booster_ = lgb.train(self.params_, data, num_boost_round=self.rounds_)
+        self.additive_ = None
+        if self.booster_weight_ < 1.0:
+            card = AdditiveScorecard(self.features_, levels, seed=self.seed).fit(x, y)
+            self.additive_ = card.additive(weight=1 - self.booster_weight_, booster_weight=self.booster_weight_, x=x)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _boosted_oof(self, data: lgb.Dataset, x: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """The booster's out-of-fold margins at the number of rounds cross-validation chose (``rounds_``)."""
         cv = lgb.cv(
             self.params_,
             data,
@@ -164,23 +198,45 @@ class TableModel(BaseEstimator, ClassifierMixin):
             metrics=["binary_logloss"],
         )
         self.rounds_ = len(cast(list[float], cv["valid binary_logloss-mean"]))
-        oof = np.empty(len(y))
+        oof = np.empty(len(x))
         for booster, (_, valid) in zip(cast(lgb.CVBooster, cv["cvbooster"]).boosters, folds, strict=True):
             oof[valid] = booster.predict(x[valid], raw_score=True, num_iteration=self.rounds_)
-        platt = LogisticRegression(C=1e6, max_iter=1000).fit(oof.reshape(-1, 1), y)
-        self.calibration_ = Calibration(intercept=float(platt.intercept_[0]), slope=float(platt.coef_[0, 0]))
-        self.oof_probability_ = 1 / (1 + np.exp(-(self.calibration_.intercept + self.calibration_.slope * oof)))
-        self.booster_ = lgb.train(self.params_, data, num_boost_round=self.rounds_)
-        self.classes_ = np.array([0, 1])
-        return self
+        return oof
+
+    def margin(self, X: pd.DataFrame) -> np.ndarray:
+        """The blended margin, as the registered scorer computes it."""
+        x = self.matrix(X)
+        raw = np.asarray(self.booster_.predict(x, raw_score=True))
+        if self.additive_ is None:
+            return raw
+        add = self.additive_
+        return add.booster_weight * raw + add.intercept + add.values(x, self.features_).sum(axis=1)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        margin = np.asarray(self.booster_.predict(self.matrix(X), raw_score=True))
+        margin = self.margin(X)
         p = 1 / (1 + np.exp(-(self.calibration_.intercept + self.calibration_.slope * margin)))
         return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def _blend(boosted: np.ndarray, carded: np.ndarray, y: np.ndarray) -> tuple[float, LogisticRegression]:
+    """(the booster's weight, the Platt scaling of the blend) of least out-of-fold log loss.
+
+    Both margins are log-odds, so the blend ``w * booster + (1 - w) * scorecard`` is one margin
+    whose calibration is one Platt scaling; a weight of 1 is the booster alone.
+    """
+    best: tuple[float, float, LogisticRegression] | None = None
+    for weight in BLEND_WEIGHTS:
+        margin = (weight * boosted + (1 - weight) * carded).reshape(-1, 1)
+        platt = LogisticRegression(C=1e6, max_iter=1000).fit(margin, y)
+        loss = log_loss(y, platt.predict_proba(margin)[:, 1])
+        if platt.coef_[0, 0] > 0 and (best is None or loss < best[0] - 1e-9):
+            best = (loss, float(weight), platt)
+    if best is None:
+        raise TableError("neither the boosted model nor the scorecard orders the outcome out of fold")
+    return best[1], best[2]
 
 
 def _model_name(path: Path) -> str:
@@ -211,6 +267,16 @@ class TableResult:
                 "dropped": self.dropped,
                 "metrics": self.metrics,
                 **{k: self.metrics[k] for k in ("auc", "ks", "gini", "brier")},
+                "grades_ordered": bool(self.metrics["grades_ordered"]),
+                "grades": [
+                    {
+                        "grade": str(grade),
+                        "min_score": float(row["min_score"]),
+                        "share": round(float(row["share"]), 4),
+                        "bad_rate": round(float(row["bad_rate"]), 4),
+                    }
+                    for grade, row in self.grades.iterrows()
+                ],
             },
             ensure_ascii=False,
         )
@@ -246,7 +312,7 @@ def train_table(
     y, positive = binary_target(table[target], positive)
     X = table.drop(columns=[c for c in (target, id_column) if c is not None])
     model = TableModel().fit(X, y)
-    spec = load_spec(settings.model_spec_path("credit_evaluation"))
+    spec = load_table_spec(settings.model_spec_path("table_model"))
     lineage = {
         "table": path.name,
         "table_sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
@@ -255,6 +321,10 @@ def train_table(
         "positive": positive,
         "code_version": code_version(),
     }
+    oof = model.oof_probability_
+    logit = np.log(oof / (1 - oof))
+    s = spec.score
+    bands = spec.bands(np.clip(np.round(s.offset - s.factor * logit), s.min, s.max))
     config = ScorerConfig(
         model_name=name or _model_name(path),
         features=model.features_,
@@ -263,22 +333,24 @@ def train_table(
         monotone={n: 0 for n in model.features_},
         calibration=model.calibration_,
         score=spec.score,
-        grades=spec.grades,
+        grades=bands,
         overrides=[],
         lineage=lineage,
+        additive=model.additive_,
     )
     scorer = Scorer(model.booster_, config)
-    oof = model.oof_probability_
     metrics = binary_metrics(y, oof)
-    logit = np.log(oof / (1 - oof))
-    order = [g.grade for g in spec.grades]
-    grades = grade_table(y, scorer.grades(scorer.score_from_logit(logit)), order)
+    grades = grade_table(y, scorer.grades(scorer.score_from_logit(logit)), [g.grade for g in bands])
+    grades["min_score"] = [g.min_score for g in bands]
     metrics["grades_ordered"] = float(grades_ordered(grades))
     metrics["rounds"] = float(model.rounds_)
+    metrics["booster_weight"] = model.booster_weight_
     configure(settings)
     experiment_id = ensure_experiment(settings, TABLE_EXPERIMENT)
     with mlflow.start_run(experiment_id=experiment_id, run_name=config.model_name) as run:
-        mlflow.log_params({**{k: v for k, v in model.params_.items()}, "folds": model.folds, "rounds": model.rounds_})
+        mlflow.log_params(
+            {**model.params_, "folds": model.folds, "rounds": model.rounds_, "booster_weight": model.booster_weight_}
+        )
         mlflow.set_tags({f"lineage.{k}": str(v) for k, v in lineage.items()})
         mlflow.log_metrics({f"oof_{k}": v for k, v in metrics.items()})
         log_tables({"grades": grades, "deciles": decile_table(y, oof)})

@@ -220,6 +220,7 @@ def validate(
     )
     order = [g.grade for g in spec.grades]
     p_true = test["p_true"].to_numpy(dtype=float) if "p_true" in test else None
+    p_asof = test["p_asof"].to_numpy(dtype=float) if "p_asof" in test else None
     metrics, tables = binary_report(
         y_test=y_test,
         p_test=p_test,
@@ -228,6 +229,7 @@ def validate(
         grades_test=decided["grade"].to_numpy(),
         grade_order=order,
         p_true=p_true,
+        p_asof=p_asof,
     )
     metrics["holdout_auc"] = fit_info["holdout_auc"]
     metrics["best_iteration"] = float(fit_info["best_iteration"])
@@ -235,7 +237,7 @@ def validate(
     contrib = np.asarray(booster.predict(explained, pred_contrib=True))
     tables["shap_importance"] = shap_importance(contrib, rows.names, config.labels_zh)
     figures = {
-        "plots/roc.png": roc_figure(y_test, p_test, test.get("p_true")),
+        "plots/roc.png": roc_figure(y_test, p_test, test.get("p_true"), test.get("p_asof")),
         "plots/calibration.png": calibration_figure(y_test, p_test),
         "plots/shap_importance.png": importance_figure(tables["shap_importance"]),
         "plots/shap_summary.png": summary_figure(
