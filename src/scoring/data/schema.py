@@ -112,6 +112,7 @@ INDUSTRY_NAMES = {
     "S": "公共管理、社会保障和社会组织",
 }
 LOAN_STATUSES = ("正常", "结清", "逾期", "违约")
+APPLICATION_DECISIONS = ("批准", "拒绝")
 OBJECTION_RESULTS = ("更正", "维持", "删除")
 
 _U = Column("uscc", "VARCHAR", "统一社会信用代码", aliases=("社会信用代码", "信用代码", "credit_code"))
@@ -382,6 +383,28 @@ TABLES: dict[str, Table] = {
             date_order=(("maturity_date", "start_date"), ("dpd90_date", "start_date"), ("settled_date", "start_date")),
         ),
         Table(
+            "loan_applications",
+            "信易贷授信申请及审批结果",
+            key=("application_id",),
+            date_column="decision_date",
+            description=(
+                "银行报送的信易贷授信申请及审批结果(批准或拒绝)；申请与审批结果在审批日期一并为平台所知。"
+                "批准的申请对应一笔贷款，被拒的申请没有贷款，也就没有表现。"
+            ),
+            columns=(
+                Column("application_id", "VARCHAR", "申请编号", aliases=("授信申请编号",)),
+                _U,
+                Column("bank_id", "VARCHAR", "受理银行"),
+                Column("applied_date", "DATE", "申请日期"),
+                Column("requested_amount", "DOUBLE", "申请金额(元)", non_negative=True, aliases=("申请金额",)),
+                Column("requested_term_months", "INTEGER", "申请期限(月)", non_negative=True),
+                Column("decision", "VARCHAR", "审批结果", allowed=APPLICATION_DECISIONS),
+                Column("decision_date", "DATE", "审批日期"),
+                Column("loan_id", "VARCHAR", "贷款编号", nullable=True),
+            ),
+            date_order=(("decision_date", "applied_date"),),
+        ),
+        Table(
             "objections",
             "异议处理",
             key=("objection_id",),
@@ -425,6 +448,23 @@ TABLES: dict[str, Table] = {
                 Column("end_month", "DATE", "结束月份(不含)", future_ok=True),
                 Column("risk_shift", "DOUBLE", "隐含风险上移量"),
                 Column("logit_shift", "DOUBLE", "月度不良事件概率的对数几率上移量"),
+            ),
+        ),
+        Table(
+            "synthetic_declined_outcomes",
+            "合成数据被拒申请的反事实结果(仅用于评估)",
+            key=("application_id",),
+            date_column=None,
+            synthetic=True,
+            description=(
+                "生成器写入的被拒授信申请的反事实结果：若在审批日期放款，是否会在12个月内逾期满90天。"
+                "用于度量只从已放款贷款学习的偏差(拒绝推断)；真实平台数据没有此表。"
+            ),
+            columns=(
+                Column("application_id", "VARCHAR", "申请编号"),
+                _U,
+                Column("would_default_12m", "BOOLEAN", "若放款12个月内是否逾期满90天"),
+                Column("would_dpd90_date", "DATE", "若放款的逾期满90天日期", nullable=True),
             ),
         ),
     )

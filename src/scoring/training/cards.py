@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from scoring.domain.scorer import AmountConfig, ScorerConfig
+from scoring.training.reject import RejectInference, summary
 from scoring.training.report import model_card
 from scoring.training.spec import AmountSpec, ModelSpec
 
@@ -55,8 +56,13 @@ def default_card(
     data_window: dict[str, str],
     metrics: dict[str, float],
     tables: dict[str, pd.DataFrame],
+    reject: RejectInference | None = None,
 ) -> str:
-    """The 信易贷 pre-credit default model's card."""
+    """The 信易贷 pre-credit default model's card, with what reject inference measured (拒绝推断)."""
+    shown = {"default rate by grade": tables["grades"], "lift by decile": tables["deciles"]}
+    if reject is not None and reject.measured:
+        shown["reject inference: funded loans and all applicants of the test vintage"] = reject.figures
+        shown["reject inference: each remedy against the funded-only model, all applicants"] = reject.deltas
     return model_card(
         title=f"{spec.name} ({spec.description})",
         description="LightGBM with the catalog's monotone constraints, Platt-calibrated on a holdout of enterprises.",
@@ -69,15 +75,15 @@ def default_card(
         features=[(n, config.labels_zh[n]) for n in config.features],
         metrics=metrics,
         limitations=[
-            "Learned only from enterprises that borrowed from partner banks: firms that never borrowed are "
-            "scored by similarity (reject inference is not attempted).",
+            *summary(reject),
+            "Firms that never applied are scored by similarity to those that borrowed.",
             "Defaults are rare: the test AUC has a wide confidence interval on a few dozen defaults.",
             "Loans reported late by banks enter at the next retraining (`scoring retrain`).",
             "Out of time by vintage: the training loans started before the test loans, but the last of their "
             "12-month outcomes fall in the test loans' months, so a shock in those months is partly seen.",
         ],
         lineage=config.lineage,
-        tables={"default rate by grade": tables["grades"], "lift by decile": tables["deciles"]},
+        tables=shown,
     )
 
 

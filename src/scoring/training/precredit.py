@@ -8,7 +8,9 @@ with the credit evaluation into a limit (scoring.domain.policy).
 Out of time by vintage: the test loans started in the latest months whose 12-month outcome is
 complete; the training loans started in the months before. A loan's features are the enterprise's
 catalog values in the latest snapshot at or before its start month, on a grid of month starts, so
-they read only records dated before the loan started.
+they read only records dated before the loan started. The declined applications of the same vintages
+are read the same way for reject inference (scoring.training.reject), measured wherever their
+counterfactual outcomes are known (synthetic data).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from scoring.settings import Settings
 from scoring.training.cards import amount_card, default_card
 from scoring.training.errors import TrainingError
 from scoring.training.fit import feature_names, fit, scorer_config
+from scoring.training.reject import assess, declined_labels
 from scoring.training.report import (
     amount_metrics,
     binary_report,
@@ -94,6 +97,27 @@ def loan_frame(
     labels = build_loan_labels(con, start_from=vintages.train_from, start_before=vintages.test_before)
     if labels.empty:
         raise TrainingError(f"no loans started between {vintages.train_from} and {vintages.test_before}")
+    return with_features(con, catalog, labels, split=split, extract=extract)
+
+
+def declined_frame(
+    con: Any, catalog: Catalog, *, vintages: Vintages, split: VintageSplit, extract: dt.date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training, test) declined applications of the vintages with their features, as :func:`loan_frame`
+    reads loans: the decision date stands for the start of the loan that was not made (拒绝推断)."""
+    labels = declined_labels(con, start_from=vintages.train_from, start_before=vintages.test_before)
+    if labels.empty:
+        return labels, labels
+    frame, _ = with_features(con, catalog, labels, split=split, extract=extract)
+    is_test = (frame["start_date"] >= vintages.test_from).to_numpy()
+    return frame[~is_test].reset_index(drop=True), frame[is_test].reset_index(drop=True)
+
+
+def with_features(
+    con: Any, catalog: Catalog, labels: pd.DataFrame, *, split: VintageSplit, extract: dt.date
+) -> tuple[pd.DataFrame, int]:
+    """(labelled rows joined to their snapshot's features, rows without a snapshot row): each row
+    (uscc, as_of, start_date, loan_id) reads the latest snapshot on the grid at or before ``as_of``."""
     anchor = dt.date(extract.year, extract.month, 1)
     labels["snapshot"] = snapshot_dates(
         pd.to_datetime(labels["as_of"]), anchor=anchor, every=split.snapshot_every_months
@@ -205,6 +229,7 @@ def train_pre_credit(
         vintages = choose_vintages(split, start=start, extract=extract)
         say(f"loans started {vintages.train_from} to {vintages.test_before} and their snapshots")
         loans, unmatched = loan_frame(con, catalog, vintages=vintages, split=split, extract=extract)
+        declined = declined_frame(con, catalog, vintages=vintages, split=split, extract=extract)
     is_test = (loans["start_date"] >= vintages.test_from).to_numpy()
     train, test = loans[~is_test].reset_index(drop=True), loans[is_test].reset_index(drop=True)
     lineage: dict[str, Any] = {
@@ -221,12 +246,22 @@ def train_pre_credit(
         "test loans": f"started {lineage['test_vintages']}: {len(test):,}",
         "features": f"latest snapshot every {split.snapshot_every_months} months at or before the loan's month",
         "loans left out": f"{unmatched:,} (the enterprise had no snapshot row: registered after the snapshot date)",
+        "declined applications": f"{len(declined[0]):,} in the training vintages, {len(declined[1]):,} in the test",
     }
     configure(settings)
     experiment_id = ensure_experiment(settings, settings.pre_credit_experiment)
     say(f"fitting the default model on {len(train):,} loans")
     default = _train_default(
-        settings, default_spec, catalog, train, test, lineage, data_window, experiment_id, register=register
+        settings,
+        default_spec,
+        catalog,
+        train,
+        test,
+        lineage,
+        data_window,
+        experiment_id,
+        register=register,
+        declined=declined,
     )
     say("fitting the amount model on the repaid loans")
     amount = _train_amount(
@@ -246,11 +281,14 @@ def _train_default(
     experiment_id: str,
     *,
     register: bool,
+    declined: tuple[pd.DataFrame, pd.DataFrame],
 ) -> TrainResult:
     seed = int(spec.lightgbm.get("seed", 0))
     booster, calibration, info = fit(spec, catalog, train, seed=seed, target="default_12m")
     names = feature_names(spec, catalog)
     config = scorer_config(spec, catalog, names, calibration=calibration, lineage=lineage)
+    ri = assess(spec, catalog, train=train, test=test, declined=declined, baseline=Scorer(booster, config), seed=seed)
+    booster, config = ri.registered(booster, config)  # the adopted remedy's, if one is (reject.ADOPTED_REMEDY)
     y_test = test["default_12m"].to_numpy()
     if y_test.sum() == 0 or y_test.sum() == len(y_test):
         raise TrainingError(f"the test loans hold {int(y_test.sum())} defaults in {len(y_test)}: AUC is undefined")
@@ -271,7 +309,10 @@ def _train_default(
     metrics["best_iteration"] = float(info["best_iteration"])
     contrib = np.asarray(booster.predict(x_test, pred_contrib=True))
     tables["shap_importance"] = shap_importance(contrib, names, config.labels_zh)
-    card = default_card(spec, config, data_window=data_window, metrics=metrics, tables=tables)
+    card = default_card(spec, config, data_window=data_window, metrics=metrics, tables=tables, reject=ri)
+    metrics.update(ri.metrics())
+    if ri.measured:
+        tables |= {"reject_inference": ri.figures, "reject_inference_deltas": ri.deltas}
     record = RunRecord(
         run_name=f"{spec.name}-{lineage['test_vintages']}",
         params={**spec.lightgbm, "n_train": info["n_fit"], "n_holdout": info["n_holdout"], "n_test": len(test)},

@@ -61,6 +61,7 @@ def evaluation_frame(con: Any, catalog: Catalog, as_of: dt.date) -> pd.DataFrame
     labels = build_labels(con, as_of=as_of)
     frame = features.merge(labels[["uscc", "adverse", "exposure_months"]], on="uscc", how="inner")
     frame["p_true"] = oracle_probability(con, frame)
+    frame["p_asof"] = oracle_probability(con, frame, knowable=True)
     return frame
 
 

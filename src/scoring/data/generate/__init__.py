@@ -16,8 +16,10 @@ bounded and the output depends only on the seed and the size.
 The modules, in the order a chunk is made: ``config`` (what to generate), ``parameters`` (the
 county's make-up), ``chunk`` (one chunk's state), ``enterprises``, ``behaviour`` (monthly
 amounts), ``events`` (penalties, commitments, loans, adverse events), the tables
-(``monthly_tables``, ``credit_tables``, ``admin_tables``), ``chunks`` (the steps in order),
-``corruption`` (injected errors) and ``writer`` (Parquet files and the manifest).
+(``monthly_tables``, ``credit_tables``, ``admin_tables``), then ``applications`` (the credit
+applications banks approved and declined, and what each declined one would have done had it been
+funded, drawn from streams of their own so that no other table depends on them), ``chunks`` (the
+steps in order), ``corruption`` (injected errors) and ``writer`` (Parquet files and the manifest).
 """
 
 from scoring.data.generate.chunks import iter_chunks

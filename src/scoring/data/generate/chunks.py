@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from scoring.data.generate import admin_tables, credit_tables, monthly_tables
+from scoring.data.generate import admin_tables, applications, credit_tables, monthly_tables
 from scoring.data.generate.behaviour import draw_behaviour
 from scoring.data.generate.chunk import Chunk
 from scoring.data.generate.config import GeneratorConfig
@@ -36,15 +36,19 @@ TABLE_STEPS: tuple[Callable[[Chunk], None], ...] = (
     credit_tables.objections,
     truth,
 )
+# after every table above, each from streams of its own (never ``Chunk.rng``), so that adding them
+# changed none of the tables above
+OWN_STREAM_STEPS: tuple[Callable[[Chunk], None], ...] = (applications.loan_applications,)
 
 
 def build_chunk(cfg: GeneratorConfig, index: int, offset: int, n: int, rng: np.random.Generator) -> Chunk:
-    """One chunk of ``n`` enterprises with every table filled, all drawn from ``rng``."""
+    """One chunk of ``n`` enterprises with every table filled, drawn from ``rng`` (and the own streams of
+    :data:`OWN_STREAM_STEPS`)."""
     chunk = Chunk(cfg, index, offset, n, rng)
     draw_enterprises(chunk)
     draw_behaviour(chunk)
     draw_events(chunk)
-    for step in TABLE_STEPS:
+    for step in (*TABLE_STEPS, *OWN_STREAM_STEPS):
         step(chunk)
     return chunk
 

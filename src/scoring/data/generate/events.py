@@ -51,11 +51,15 @@ def _commitments(c: Chunk) -> None:
     }
 
 
+def loan_rate(c: Chunk) -> np.ndarray:
+    """Enterprise x month rate of funded loans: riskier firms borrow a little less often."""
+    return (0.03 * np.exp(-0.3 * c.risk) * (1 + (c.size <= 2)))[:, None] * c.alive
+
+
 def _loans(c: Chunk) -> None:
-    """Loans from the partner banks; riskier firms borrow a little less often."""
-    rng, r = c.rng, c.risk
-    lam_l = (0.03 * np.exp(-0.3 * r) * (1 + (c.size <= 2)))[:, None] * c.alive
-    l_counts = np.minimum(rng.poisson(lam_l), 1)
+    """Loans from the partner banks, at :func:`loan_rate` (at most one a month)."""
+    rng = c.rng
+    l_counts = np.minimum(rng.poisson(loan_rate(c)), 1)
     li, lm = np.nonzero(l_counts)
     term = rng.choice([6, 12, 12, 12, 24], li.size)
     c.loan = {

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from scoring import __version__
 from scoring.data import schema
+from scoring.data.generate import applications
 from scoring.data.generate.chunk import Chunk
 from scoring.data.generate.chunks import iter_chunks
 from scoring.data.generate.config import GeneratorConfig
@@ -79,7 +80,8 @@ def _write_chunk(
 ) -> None:
     """Append the chunk's tables to their Parquet files, corrupting the record tables first.
 
-    Tables go in the chunk's order, which is also the order of the draws from ``error_rng``.
+    Tables go in the chunk's order, which is also the order of the draws from ``error_rng``; the
+    applications draw their errors from a stream of their own, so the other tables' errors are the same.
     """
     corrupted: set[str] = set()
     for name, data in chunk.tables.items():
@@ -88,7 +90,7 @@ def _write_chunk(
             corrupt(
                 name,
                 data,
-                rng=error_rng,
+                rng=applications.error_stream(chunk) if name in applications.TABLES else error_rng,
                 rate=chunk.cfg.error_rate,
                 extract_date=chunk.extract_date,
                 corrupted=corrupted,
