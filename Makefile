@@ -56,7 +56,7 @@ mlflow-ui: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
-# The scorecard benchmark's own environment (optbinning and toad; see benchmarks/scorecards.in).
+# The scorecard benchmark's own environment (optbinning, toad, scorecardpy and interpret; see benchmarks/scorecards.in).
 BENCH := .venv-bench
 bench-env: $(BENCH)/.installed
 

