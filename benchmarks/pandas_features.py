@@ -3,7 +3,8 @@
 It is written the way an analyst would write it in a notebook: vectorised pandas (boolean masks,
 groupby, rank), no Python loop over enterprises. It follows the same point-in-time rules as
 ``scoring.features.build``: records dated before ``as_of`` only, repaired penalties and list entries
-left out from their repair date, records deleted after an objection left out from its resolution.
+left out from their repair date, records deleted after an objection left out from its resolution, and
+a window reaching before the first month of its source's records is missing, not a partial sum.
 The benchmark checks that its values equal the SQL pipeline's before it reports any time.
 """
 
@@ -54,6 +55,15 @@ def _window(frame: pd.DataFrame, column: str, as_of: pd.Timestamp, months: int, 
     return frame[(frame[column] >= as_of - pd.DateOffset(months=months + offset)) & (frame[column] < upper)]
 
 
+def _complete(records: pd.DataFrame, column: str, as_of: pd.Timestamp, months: int) -> bool:
+    """Whether a window of ``months`` before ``as_of`` starts on or after the first month of the source's
+    records dated before ``as_of`` (all of them, repaired or deleted ones too)."""
+    before = records.loc[records[column] < as_of, column]
+    if before.empty:
+        return False
+    return as_of - pd.DateOffset(months=months) >= before.min().to_period("M").to_timestamp()
+
+
 def _deleted(objections: pd.DataFrame, table: str, as_of: pd.Timestamp) -> pd.Series:
     o = objections
     return o.loc[(o.record_table == table) & (o.result == "删除") & (o.resolved_date < as_of), "record_id"]
@@ -66,20 +76,20 @@ def features(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.DataFra
     out = live.set_index("uscc")[["industry", "division"]].copy()
     out["ent_age_months"] = _months_between(live.registered_date, as_of).to_numpy()
 
-    p = tables["penalties"]
-    p = p[
-        (p.decision_date < as_of)
-        & ~(p.repair_date < as_of)
-        & ~p.penalty_id.isin(_deleted(tables["objections"], "penalties", as_of))
+    p_all = tables["penalties"]
+    p = p_all[
+        (p_all.decision_date < as_of)
+        & ~(p_all.repair_date < as_of)
+        & ~p_all.penalty_id.isin(_deleted(tables["objections"], "penalties", as_of))
     ]
     p12 = _window(p, "decision_date", as_of, 12)
     out["penalty_count_12m"] = p12.groupby("uscc").size()
     p24 = _window(p, "decision_date", as_of, 24)
     out["penalty_severe_count_24m"] = p24[p24.severity.isin(["较重", "严重"])].groupby("uscc").size()
     out["penalty_amount_12m"] = p12.groupby("uscc").amount.sum()
-    out["months_since_last_penalty"] = _months_between(p.groupby("uscc").decision_date.max(), as_of)
-    for name in ("penalty_count_12m", "penalty_severe_count_24m", "penalty_amount_12m"):
-        out[name] = out[name].fillna(0)
+    out["months_since_last_penalty"] = _months_between(p24.groupby("uscc").decision_date.max(), as_of)
+    for name, months in (("penalty_count_12m", 12), ("penalty_severe_count_24m", 24), ("penalty_amount_12m", 12)):
+        out[name] = out[name].fillna(0) if _complete(p_all, "decision_date", as_of, months) else float("nan")
 
     s = tables["serious_dishonesty_list"]
     s = s[
@@ -92,17 +102,26 @@ def features(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.DataFra
 
     t = tables["tax_monthly"]
     t = t[t.filed_date < as_of]
+    tax_12m, tax_24m = _complete(t, "filed_date", as_of, 12), _complete(t, "filed_date", as_of, 24)
     t12 = _window(t, "filed_date", as_of, 12).groupby("uscc")
     out["tax_sales_12m"] = t12.declared_sales.sum(min_count=1)
     out["tax_sales_prev_12m"] = _window(t, "filed_date", as_of, 12, 12).groupby("uscc").declared_sales.sum(min_count=1)
     out["tax_sales_yoy"] = out.tax_sales_12m / out.tax_sales_prev_12m.replace(0, float("nan")) - 1
     out["tax_sales_cv_12m"] = t12.declared_sales.std() / t12.declared_sales.mean().replace(0, float("nan"))
     out["tax_late_filings_12m"] = t12.late_filing.sum().reindex(out.index).fillna(0)
+    for name, complete in (("tax_sales_12m", tax_12m), ("tax_sales_prev_12m", tax_24m), ("tax_sales_cv_12m", tax_12m)):
+        if not complete:
+            out[name] = float("nan")
+    if not tax_12m:
+        out["tax_late_filings_12m"] = float("nan")
+    out["tax_sales_yoy"] = out.tax_sales_12m / out.tax_sales_prev_12m.replace(0, float("nan")) - 1
 
     u = _window(tables["utility_monthly"], "bill_date", as_of, 12)
     out["elec_usage_12m"] = u[u.utility == "electricity"].groupby("uscc").usage.sum(min_count=1)
     u12 = u.groupby("uscc")
     out["utility_paid_ratio_12m"] = u12.paid.sum(min_count=1) / u12.billed.sum(min_count=1).replace(0, float("nan"))
+    if not _complete(tables["utility_monthly"], "bill_date", as_of, 12):
+        out[["elec_usage_12m", "utility_paid_ratio_12m"]] = float("nan")
 
     si = tables["social_insurance_monthly"]
     for name, offset in (("si_headcount_latest", 0), ("si_headcount_12m_ago", 12)):

@@ -14,7 +14,9 @@ from scoring.features.build import build_features
 from scoring.features.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
-AS_OF = dt.date(2024, 3, 1)
+# 38 months into the county's data: the 36-month windows are complete, so a record dated the day before
+# counts (earlier, a 36-month window reaching before the data is missing whatever it holds)
+AS_OF = dt.date(2025, 3, 1)
 TABLES = [t for t in schema.RECORD_TABLES if schema.TABLES[t].date_column]
 
 

@@ -42,7 +42,8 @@ def _status(con, catalog, uscc: str, as_of: dt.date) -> dict[str, tuple[bool, st
 
 
 def _penalties(con, catalog, uscc: str, as_of: dt.date) -> float:
-    return build_features(con, catalog, as_of=as_of).set_index("uscc").loc[uscc, "penalty_count_24m"]
+    # the 12-month count: at EARLY the 24-month window reaches before the county's first penalties (missing)
+    return build_features(con, catalog, as_of=as_of).set_index("uscc").loc[uscc, "penalty_count_12m"]
 
 
 def test_what_counts_as_of_two_dates(setup) -> None:

@@ -1,5 +1,6 @@
 """`scoring monitor` on the test county: the generator's regime shift (industry F, last six months) is a
-red flag naming the industry; the month before it, after the champion's training and test dates, is not."""
+red flag naming the industry; a month after the champion's test date and before the regime raises no
+flag at all, the features' included; a source that stopped sending records is a red flag on its own."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import mlflow
 import pytest
 from typer.testing import CliRunner
 
 from scoring.cli import MONITOR_RED, app
+from scoring.features.catalog import load_catalog
 from scoring.registry.versions import configure
 from tests.conftest import REPO, SMALL
 
@@ -33,27 +36,33 @@ class Monitored:
     runs: dict[str, object]  # as-of -> click Result
 
 
-@pytest.fixture(scope="module")
-def monitored(county, trained, tmp_path_factory: pytest.TempPathFactory) -> Monitored:
-    """The monitor run at the end of the regime and just before it, on a copy of the county's
-    warehouse (the snapshots it builds stay out of the other tests' warehouse)."""
-    home = tmp_path_factory.mktemp("monitor")
-    (home / "var").mkdir()
-    shutil.copy(county.settings.warehouse_path, home / "var" / "warehouse.duckdb")
-    env = {
-        "SCORING_HOME": str(home),
+def _home(county, root: Path) -> dict[str, str]:
+    """A home holding a copy of the county's warehouse (the snapshots a run builds stay out of the other
+    tests' warehouse), reading the county's MLflow store; the environment that points at it."""
+    (root / "var").mkdir(parents=True)
+    shutil.copy(county.settings.warehouse_path, root / "var" / "warehouse.duckdb")
+    return {
+        "SCORING_HOME": str(root),
         "SCORING_FEATURES_DIR": str(REPO / "features"),
         "SCORING_MODELS_DIR": str(REPO / "models"),
         "SCORING_MLFLOW_TRACKING_URI": county.settings.tracking_uri,
         "SCORING_MLFLOW_DIR": str(county.settings.path(county.settings.mlflow_dir)),
         "COLUMNS": "200",
     }
+
+
+@pytest.fixture(scope="module")
+def monitored(county, trained, tmp_path_factory: pytest.TempPathFactory) -> Monitored:
+    """The monitor run at the end of the regime and at a month without a shift."""
+    home = tmp_path_factory.mktemp("monitor")
+    env = _home(county, home)
     lo, _ = SMALL.regime_window
-    # a snapshot reads records dated before its as-of date: at the regime's first month it has none of
-    # them, at the extraction date six months of them
-    unshifted = month_start(SMALL.start, lo)
+    # a snapshot reads records dated before its as-of date: at the extraction date six months of the
+    # regime. Three months after the champion's test date nothing has shifted: the county's enterprises
+    # are older than in the training snapshots, by less than the red PSI (they pass it 18 months on)
+    unshifted = month_start(trained.test_as_of.isoformat(), 3)
     shifted = dt.date.fromisoformat(county.manifest["extract_date"])
-    assert trained.test_as_of < unshifted < shifted
+    assert trained.test_as_of < unshifted < month_start(SMALL.start, lo) < shifted
     runner = CliRunner()
     runs = {}
     for day in (shifted, unshifted):
@@ -92,26 +101,47 @@ def test_one_industry_shifting_hardly_moves_the_whole_population(monitored, coun
     assert metrics["segment_shift_sd.industry.F"] <= -0.25
 
 
-def test_the_month_before_the_regime_raises_no_red_flag(monitored, county) -> None:
+def test_a_month_without_a_shift_raises_no_flag_features_included(monitored, county) -> None:
     done = monitored.runs[str(monitored.unshifted)]
     assert done.exit_code == 0, done.output
-    assert "red flag" not in done.output and "no red score flag" in done.output
+    assert "red flag:" not in done.output and "no red flag (score" in done.output
     run = _run(county, monitored.unshifted)
-    assert run.data.tags["alert"] == "false" and run.data.tags["red_segments"] == ""
-    assert run.data.metrics["n_red_segments"] == 0
-    assert abs(run.data.metrics["segment_shift_sd.industry.F"]) < 0.25
+    tags, metrics = run.data.tags, run.data.metrics
+    assert tags["alert"] == "false" and tags["alert_on"] == "score and features"
+    assert tags["red_segments"] == "" and tags["red_features"] == ""
+    assert metrics["n_red"] == 0 and metrics["n_red_features"] == 0 and metrics["n_red_missing"] == 0
+    assert abs(metrics["segment_shift_sd.industry.F"]) < 0.25
+    # the year-on-year growths: complete in the training snapshot of 2024-01, compared on it alone
+    assert metrics["feature_psi.tax_sales_yoy"] < 0.1 and metrics["feature_psi.elec_usage_yoy"] < 0.1
+    # 36-month windows reach before the data in every training snapshot: not compared, and said so
+    assert "penalty_count_36m" in tags["not_compared"] and "feature_psi.penalty_count_36m" not in metrics
+    assert "features not compared" in done.output
 
 
-def test_strict_alerts_on_the_features_that_differ_from_the_training_snapshots(monitored) -> None:
-    """The training snapshots come from the data's first two years, so some features (year-on-year
-    growth, months since a first event) are red in any later month: only --strict alerts on them."""
-    done = CliRunner().invoke(
-        app,
-        ["monitor", "--as-of", str(monitored.unshifted), "--strict", "--out", str(monitored.out / "strict.html")],
-        env=monitored.env,
+def test_a_source_that_stopped_is_a_red_flag_of_its_own(monitored, county, tmp_path: Path) -> None:
+    """The water utility sent no bill for a year: the score barely moves, the features' missing rates do."""
+    env = _home(county, tmp_path / "home")
+    with duckdb.connect(str(tmp_path / "home" / "var" / "warehouse.duckdb")) as con:
+        con.execute(
+            "DELETE FROM utility_monthly WHERE utility = 'water' AND bill_date >= ?",
+            [month_start(monitored.unshifted.isoformat(), -12)],
+        )
+    runner = CliRunner()
+    done = runner.invoke(
+        app, ["monitor", "--as-of", str(monitored.unshifted), "--out", str(tmp_path / "a.html")], env=env
     )
     assert done.exit_code == MONITOR_RED, done.output
-    assert "feature(s) with PSI ≥ 0.25" in done.output
+    red = done.output[done.output.index("red flag:") :]
+    assert "whose missing rate moved" in red and "water_usage_yoy" in red
+    assert "industry=" not in red and "score PSI" not in red  # the score did not raise it
+    quiet = runner.invoke(
+        app,
+        ["monitor", "--as-of", str(monitored.unshifted), "--score-only", "--out", str(tmp_path / "b.html")],
+        env=env,
+    )
+    assert quiet.exit_code == 0, quiet.output
+    assert "features not counted" in quiet.output
+    assert "Red features (no alert with --score-only)" in (tmp_path / "b.html").read_text(encoding="utf-8")
 
 
 def test_the_report_holds_the_plots_and_the_red_segment(monitored) -> None:
@@ -132,7 +162,10 @@ def test_the_run_is_logged_with_every_feature_the_champion_and_the_report(monito
     assert tags["reference_as_of"] == ",".join(map(str, trained.train_as_of))
     client = configure(county.settings)
     feature_metrics = [k for k in metrics if k.startswith("feature_psi.")]
-    assert len(feature_metrics) == len([k for k in metrics if k.startswith("missing_change.")]) > 100
+    compared = len(load_catalog(REPO / "features" / "catalog.yaml").model_features) - len(
+        tags["not_compared"].split(", ")
+    )
+    assert len(feature_metrics) == len([k for k in metrics if k.startswith("missing_change.")]) == compared > 80
     assert metrics["n_red"] >= 1 and metrics["alert"] == 1.0
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "report")]
     assert artifacts == [f"report/report-{monitored.shifted}.html"]

@@ -67,3 +67,29 @@ def test_at_least_100_features_with_every_field() -> None:
     assert len(catalog.features) >= 100
     for f in catalog.features:
         assert f.description and f.owner and f.monotone_reason and f.reason_template, f.name
+
+
+def test_which_windows_must_be_complete() -> None:
+    """A count, sum or ratio over a window reaching before its source's records is missing; a latest
+    value is kept; a feature without a window reads all the history there is."""
+    catalog = load_catalog(CATALOG)
+    full = {f.name for f in catalog.features if f.needs_full_window}
+    assert {"penalty_count_24m", "tax_sales_prev_12m", "utility_paid_ratio_12m", "tax_max_arrears_days_12m"} <= full
+    kept = {"tax_rating_latest", "si_headcount_latest", "si_headcount_12m_ago", "months_since_last_penalty"}
+    assert not kept & full
+    assert not {"loans_active", "ent_age_months", "tax_sales_yoy", "tax_sales_12m_peer_pct"} & full
+    assert catalog.feature("tax_sales_prev_12m").reach_months == 24
+
+
+def test_partial_window_needs_a_window_and_ties_a_peer_percentile(tmp_path: Path) -> None:
+    def on_age(raw: dict) -> None:
+        raw["features"][0]["partial_window"] = "kept"
+
+    with pytest.raises(CatalogError, match="partial_window"):
+        load_catalog(_write(tmp_path, on_age))
+
+    def ties_on_a_count(raw: dict) -> None:
+        next(f for f in raw["features"] if f["name"] == "penalty_count_12m")["ties"] = "high"
+
+    with pytest.raises(CatalogError, match="ties"):
+        load_catalog(_write(tmp_path, ties_on_a_count))

@@ -1,7 +1,9 @@
-"""PSI on known distributions, its bins, the flags, the mean shift and the grade migration."""
+"""PSI on known distributions, its bins, the flags, the mean shift and the grade migration; which
+reference rows a feature is compared on; which flags raise the alert."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -14,11 +16,14 @@ from scoring.monitor.drift import (
     OTHER,
     Flag,
     Thresholds,
+    feature_drift,
     fit_bins,
     mean_shift,
     migration_matrix,
     psi,
+    segment_psi,
 )
+from scoring.monitor.result import MonitorResult
 
 
 def test_identical_distributions_have_no_psi() -> None:
@@ -89,3 +94,99 @@ def test_migration_counts_the_same_enterprises() -> None:
     table = migration_matrix(before, after, ["A", "B", "C", "D"])
     assert table.loc["A", "B"] == 1 and table.loc["B", "B"] == 1 and table.loc["C", "D"] == 1
     assert int(table.to_numpy().sum()) == 3
+
+
+def _drift(reference: pd.DataFrame, current: pd.DataFrame, comparable=None) -> pd.DataFrame:
+    return feature_drift(
+        reference,
+        current,
+        list(current.columns),
+        categorical=set(),
+        labels_zh={},
+        thresholds=Thresholds(),
+        comparable=comparable,
+    ).set_index("feature")
+
+
+def test_a_feature_is_compared_on_the_reference_snapshots_whose_window_was_complete() -> None:
+    """A 24-month count missing at the earlier reference dates (its window reached before the data)
+    is compared on the complete date alone: its missing rate does not move from 75% to 0."""
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(1.0, 4000).astype(float)
+    reference = pd.DataFrame({"count_24m": np.where(np.arange(4000) < 3000, np.nan, counts)})
+    current = pd.DataFrame({"count_24m": rng.poisson(1.0, 1000).astype(float)})
+    everything = _drift(reference, current).loc["count_24m"]
+    assert everything["missing_flag"] == "red" and everything["psi_flag"] == "red"
+    complete = _drift(reference, current, {"count_24m": np.arange(4000) >= 3000}).loc["count_24m"]
+    assert complete["compared"] and complete["missing_reference"] == 0.0
+    assert complete["psi_flag"] == "green" and complete["missing_flag"] == "green"
+
+
+def test_a_feature_missing_in_every_reference_snapshot_is_not_compared() -> None:
+    reference = pd.DataFrame({"count_36m": np.full(100, np.nan), "count_12m": np.ones(100)})
+    current = pd.DataFrame({"count_36m": np.ones(50), "count_12m": np.ones(50)})
+    drift = feature_drift(
+        reference,
+        current,
+        ["count_36m", "count_12m"],
+        categorical=set(),
+        labels_zh={},
+        thresholds=Thresholds(),
+        comparable={"count_36m": np.zeros(100, dtype=bool)},
+    )
+    assert list(drift["feature"]) == ["count_12m", "count_36m"]  # the compared first
+    row = drift.set_index("feature").loc["count_36m"]
+    assert not row["compared"] and math.isnan(row["psi"]) and row["psi_flag"] is None and row["missing_flag"] is None
+
+
+def _result(features: pd.DataFrame, *, score_only: bool = False) -> MonitorResult:
+    """A run whose score is stable (the same scores on both sides) and whose features are ``features``."""
+    scores = pd.DataFrame({"score": np.linspace(300, 900, 400), "industry": ["C"] * 400})
+    segments = segment_psi(scores, scores, segments=["industry"], value="score", thresholds=Thresholds())
+    return MonitorResult(
+        as_of=dt.date(2025, 4, 1),
+        reference_as_of=[dt.date(2024, 1, 1)],
+        migration_as_of=dt.date(2024, 1, 1),
+        reference_is_training=True,
+        model_name="m",
+        model_version="1",
+        model_run_id=None,
+        thresholds=Thresholds(),
+        score_psi=0.0,
+        score_shift=0.0,
+        score_shift_z=0.0,
+        features=features,
+        segments=segments,
+        migration=pd.DataFrame(),
+        migration_segments=pd.DataFrame(),
+        grade_shares=pd.DataFrame(),
+        scores=scores,
+        n_reference=400,
+        n_current=400,
+        reference_sampled=False,
+        built=[],
+        data_matches_training=True,
+        score_only=score_only,
+    )
+
+
+def test_a_red_feature_raises_the_alert_unless_score_only() -> None:
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"sales": rng.normal(0, 1, 2000), "age": rng.normal(0, 1, 2000)})
+    shifted = pd.DataFrame({"sales": rng.normal(1.0, 1, 2000), "age": rng.normal(0, 1, 2000)})
+    quiet = _result(_drift(reference, reference.iloc[:1000]).reset_index())
+    assert quiet.score_status is Flag.GREEN and not quiet.alert and quiet.reasons == []
+    red = _result(_drift(reference, shifted).reset_index())
+    assert red.score_status is Flag.GREEN and red.feature_status is Flag.RED and red.alert
+    assert red.reasons == ["1 feature(s) with PSI ≥ 0.25: sales"]
+    old_rule = _result(_drift(reference, shifted).reset_index(), score_only=True)
+    assert not old_rule.alert and old_rule.reasons == [] and old_rule.feature_reasons == red.reasons
+
+
+def test_a_feature_not_compared_raises_nothing() -> None:
+    reference = pd.DataFrame({"count_36m": np.full(100, np.nan)})
+    current = pd.DataFrame({"count_36m": np.ones(50)})
+    result = _result(_drift(reference, current, {"count_36m": np.zeros(100, dtype=bool)}).reset_index())
+    assert not result.alert and result.not_compared == ["count_36m"] and result.counts()["n_not_compared"] == 1
+    # the same feature compared on its all-missing reference would be red (missing rate 100% -> 0%)
+    assert _result(_drift(reference, current).reset_index()).alert

@@ -29,26 +29,33 @@ def monitor(
         typer.Option(help="compare with the snapshot at this date instead of the champion's training snapshots"),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="HTML report (default: var/monitor/monitor-AS_OF.html)")] = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="a red feature PSI or missing-rate change also exits 3")
+    score_only: Annotated[
+        bool,
+        typer.Option(
+            "--score-only", help="exit 3 on a red score flag only; a red feature PSI or missing rate is then reported"
+        ),
     ] = False,
 ) -> None:
     """Compare the feature snapshot and the champion's scores at AS_OF with the champion's training
     population: PSI per feature, missing rates, score PSI and mean shift overall and per industry and
     size, grade migration. Writes an HTML report, logs the run to MLflow (experiment `monitoring`) and
-    exits 3 on a red score flag (0 otherwise), for a scheduler to alert on."""
+    exits 3 on a red flag of the score, a segment's score or a feature (0 otherwise), for a scheduler
+    to alert on."""
     from scoring.monitor.run import run_monitor
 
     settings = Settings()
     day = parse_day(as_of, "--as-of")
     reference = parse_day(reference_as_of, "--reference-as-of") if reference_as_of else None
     with console.status(f"scoring the snapshot at {day} and the champion's reference"):
-        result = run_monitor(settings, as_of=day, out=out, reference_as_of=reference, strict=strict)
+        result = run_monitor(settings, as_of=day, out=out, reference_as_of=reference, score_only=score_only)
     _print_result(result, day)
     if result.alert:
         console.print(f"[red]red flag:[/red] {'; '.join(result.reasons)}")
         raise typer.Exit(MONITOR_RED)
-    console.print(f"no red score flag (score {result.score_status.value})")
+    if result.score_only:
+        console.print(f"no red score flag (score {result.score_status.value}, features not counted)")
+    else:
+        console.print(f"no red flag (score {result.score_status.value}, features {result.feature_status.value})")
 
 
 def _lit(flag: object) -> str:
@@ -88,7 +95,7 @@ def _print_result(result: MonitorResult, day: dt.date) -> None:
         )
     console.print(table)
     features = Table("feature", "PSI", "flag", "missing change", title="features with the largest PSI")
-    for row in result.features.head(5).itertuples():
+    for row in result.features[result.features["compared"].astype(bool)].head(5).itertuples():
         features.add_row(
             f"{row.feature} ({row.label_zh})",
             f"{row.psi:.3f}",
@@ -99,7 +106,8 @@ def _print_result(result: MonitorResult, day: dt.date) -> None:
     counts = result.counts()
     console.print(
         f"flags: {counts['n_red']} red, {counts['n_amber']} amber ({counts['n_red_segments']} red segments, "
-        f"{counts['n_red_features']} red features, {counts['n_red_missing']} red missing rates)"
+        f"{counts['n_red_features']} red features, {counts['n_red_missing']} red missing rates; "
+        f"{counts['n_not_compared']} features not compared)"
     )
     console.print(f"report {result.report_path}, MLflow run {result.run_id}")
     for note in result.notes:

@@ -5,12 +5,20 @@ deregistered before it, using only records dated strictly before ``as_of``: each
 reads its own date column (the decision, filing, billing or outcome date), and a record
 whose change is dated later (a list exit, a repair) is seen as it stood before that change.
 A penalty repaired (信用修复) before ``as_of`` no longer counts.
+
+A window that reaches before the first month of its source's records (the platform's data start
+for that source, read from the records dated before ``as_of``) gives a missing value, not a count
+or sum over the part of the window the platform holds (see ``Feature.needs_full_window``): a
+year-on-year growth 18 months into the platform's data is missing, not this year's sales over six
+months of last year's. A feature dated by a later date of its record (a commitment's outcome) is
+complete from that start plus the longest lag seen between the two dates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import defaultdict
 
 import duckdb
@@ -47,6 +55,99 @@ def _aggregate(f: Feature, date_col: str, as_of: str, end_col: str | None) -> st
         "active": "CAST(count(*) > 0 AS INTEGER)",
         "expression": f.expression or "",
     }[f.aggregation].replace("AS_OF", as_of)
+
+
+def _start_key(catalog: Catalog, f: Feature) -> str:
+    """The ``starts`` column of a feature: its source's, or its source's and date column's when the
+    feature is dated by a later date of the record (an outcome, a revocation)."""
+    own = catalog.sources[f.source].date
+    return f.source if not f.date or f.date == own else f"{f.source}.{f.date}"
+
+
+def _starts_sql(catalog: Catalog) -> list[str]:
+    """The CTEs ``firsts`` and ``starts``: per as-of date of ``dates``, from which month each
+    full-window feature's records are complete (NULL when there is none before the date); no CTE when
+    no feature needs one.
+
+    A source is complete from the first month of its records. A feature dated by a later date of the
+    record (a commitment's outcome) is complete from then plus the longest lag between the two dates
+    (in calendar months): the outcomes of commitments made before the platform's data are never in
+    it. Both read only records dated before the as-of date, as every feature does: the first record
+    before a date is the first of all when it is before the date (so one scan of the table serves
+    every date), and there is none otherwise.
+    """
+    keys = {_start_key(catalog, f): f for f in catalog.features if f.needs_full_window}
+    if not keys:
+        return []
+    sources = sorted({f.source for f in keys.values()})
+    firsts = ", ".join(
+        f'(SELECT min({catalog.sources[s].date}) FROM {catalog.sources[s].table}) AS "{s}"' for s in sources
+    )
+    columns = []
+    for key, f in sorted(keys.items()):
+        src = catalog.sources[f.source]
+        earliest = f'f."{f.source}"'
+        first = f"CASE WHEN {earliest} < d.as_of THEN CAST(date_trunc('month', {earliest}) AS DATE) END"
+        if f.date and f.date != src.date:
+            lag = (
+                f"(SELECT max(date_diff('month', t.{src.date}, t.{f.date})) FROM {src.table} t "
+                f"WHERE t.{f.date} < d.as_of)"
+            )
+            first = f"CAST(({first}) + to_months(CAST({lag} AS INTEGER)) AS DATE)"
+        columns.append(f'{first} AS "{key}"')
+    return [
+        f"firsts AS (SELECT {firsts})",
+        f"starts AS (SELECT d.as_of, {', '.join(columns)} FROM dates d CROSS JOIN firsts f)",
+    ]
+
+
+def _full_window(catalog: Catalog, f: Feature, value: str, as_of: str) -> str:
+    """``value`` where the feature's window starts on or after its records are complete, else NULL."""
+    if not f.needs_full_window:
+        return value
+    start = f'starts."{_start_key(catalog, f)}"'
+    return f"CASE WHEN {_months_before(as_of, f.reach_months)} >= {start} THEN {value} END"
+
+
+def source_starts(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of_dates: list[dt.date]
+) -> dict[dt.date, dict[str, dt.date | None]]:
+    """Per as-of date, from which month the records of every full-window feature are complete (None:
+    no record before the date), keyed as :func:`truncated_features` reads them."""
+    ctes = _starts_sql(catalog)
+    dates = sorted(set(as_of_dates))
+    if not ctes:
+        return {d: {} for d in dates}
+    frame = con.execute(f"WITH {', '.join([_dates_sql(dates), *ctes])} SELECT * FROM starts").df()
+    return {
+        pd.Timestamp(row.pop("as_of")).date(): {
+            k: (None if pd.isna(v) else pd.Timestamp(v).date()) for k, v in row.items()
+        }
+        for row in frame.to_dict("records")
+    }
+
+
+def truncated_features(catalog: Catalog, starts: dict[str, dt.date | None], *, as_of: dt.date) -> set[str]:
+    """The features missing for every enterprise at ``as_of`` because a window reaches before its
+    records are complete (``starts``: :func:`source_starts` at that date): those whose own window does,
+    the derived features computed from them and the peer percentiles ranking them."""
+    out = set()
+    for f in catalog.features:
+        if f.needs_full_window:
+            start = starts.get(_start_key(catalog, f))
+            reach = (pd.Timestamp(as_of) - pd.DateOffset(months=f.reach_months)).date()
+            if start is None or reach < start:
+                out.add(f.name)
+    names = {f.name for f in catalog.features}
+    for f in catalog.features:  # derived features reference non-derived ones only (the catalog checks it)
+        if f.aggregation == "derived" and set(re.findall(r"[a-z][a-z0-9_]*", f.expression or "")) & names & out:
+            out.add(f.name)
+    out |= {f.name for f in catalog.features if f.aggregation == "peer_percentile" and f.of in out}
+    return out
+
+
+def _dates_sql(dates: list[dt.date]) -> str:
+    return f"dates AS (SELECT CAST(unnest([{', '.join(_date(d) for d in dates)}]) AS DATE) AS as_of)"
 
 
 def _group_key(catalog: Catalog, f: Feature) -> tuple:
@@ -104,7 +205,8 @@ def _scan_sql(catalog: Catalog, k: int, key: tuple, feats: list[Feature], a: str
     """(CTE ``g<k>``, its join onto the population, its select columns) for one scan of one source.
 
     The scan reads the records dated before ``a`` (the as-of column) within the group's window,
-    without repaired records, records deleted after an objection, or records ended by then.
+    without repaired records, records deleted after an objection, or records ended by then. A column
+    whose window reaches before the source's first month is NULL (``_full_window``).
     """
     source, date_col, window, offset, flt, end = key
     src = catalog.sources[source]
@@ -131,7 +233,7 @@ def _scan_sql(catalog: Catalog, k: int, key: tuple, feats: list[Feature], a: str
         value = f"g{k}.{f.name}"
         if f.default is not None:
             value = f"coalesce({value}, {f.default})"
-        columns.append(f"CAST({value} AS DOUBLE) AS {f.name}")
+        columns.append(f"CAST({_full_window(catalog, f, value, 'p.as_of')} AS DOUBLE) AS {f.name}")
     return cte, join, columns
 
 
@@ -145,12 +247,14 @@ def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date], *, ordered: bo
     a = "d.as_of"
     groups, static, derived, peers = _kinds_of_features(catalog)
     ctes = [
-        f"dates AS (SELECT CAST(unnest([{', '.join(_date(d) for d in dates)}]) AS DATE) AS as_of)",
+        _dates_sql(dates),
         f"""population AS (
             SELECT e.*, d.as_of FROM enterprises e JOIN dates d
               ON e.registered_date < {a} AND (e.deregistered_date IS NULL OR e.deregistered_date >= {a}))""",
     ]
-    joins, selects = [], []
+    starts = _starts_sql(catalog)
+    ctes += starts
+    joins, selects = ["JOIN starts ON starts.as_of = p.as_of"] if starts else [], []
     for f in static:
         selects.append(f"{(f.expression or '').replace('AS_OF', 'p.as_of')} AS {f.name}")
     for k, (key, feats) in enumerate(groups.items()):
@@ -167,7 +271,7 @@ def feature_sql(catalog: Catalog, as_of: dt.date | list[dt.date], *, ordered: bo
     # Computed on a narrow table and joined back: a window over the wide rows would carry every
     # feature through each sort (at a county it took half the build time).
     peer_sql = ", ".join(
-        f"CASE WHEN {f.of} IS NULL THEN NULL ELSE percent_rank() OVER "
+        f"CASE WHEN {f.of} IS NULL THEN NULL ELSE {'cume_dist' if f.ties == 'high' else 'percent_rank'}() OVER "
         f"(PARTITION BY as_of, _industry, _division, {f.of} IS NULL ORDER BY {f.of}) END AS {f.name}"
         for f in peers
     )

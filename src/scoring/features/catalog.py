@@ -94,6 +94,10 @@ class Feature(BaseModel):
     end: str | None = None
     categories: list[str] | None = None
     of: str | None = None  # peer_percentile: the feature ranked within the same industry and division
+    # peer_percentile, tied values: ``low`` the share of peers with a lower value (the default), ``high``
+    # the share with a value not higher. Where most peers tie at the best value (a utility bill paid in
+    # full), ``high`` puts them all at 1, not at a share below them that moves from month to month.
+    ties: Literal["low", "high"] = "low"
     default: float | None = None
     unit: str | None = None
     monotone: Monotone
@@ -103,6 +107,11 @@ class Feature(BaseModel):
     absent_template: str | None = None
     value_labels: dict[int, str] | None = None
     in_model: bool = True
+    # A window reaching before the first month of its source's records: ``missing`` gives NULL, not a
+    # count, sum or ratio over part of the window; ``kept`` keeps what the shorter history shows (a
+    # latest value, found there, is the latest of the whole window). Unset: ``kept`` for ``last`` and
+    # ``months_since_last``, ``missing`` for every other windowed aggregation.
+    partial_window: Literal["missing", "kept"] | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> Feature:
@@ -118,13 +127,31 @@ class Feature(BaseModel):
                 raise ValueError("a category feature cannot be monotone")
         if self.aggregation == "peer_percentile" and not self.of:
             raise ValueError("aggregation peer_percentile needs `of` (the feature to rank among peers)")
+        if self.ties != "low" and self.aggregation != "peer_percentile":
+            raise ValueError("`ties` is for aggregation peer_percentile only")
         if self.aggregation == "active" and not self.end:
             raise ValueError("aggregation active needs `end` (the column that ends the record)")
+        if self.partial_window is not None and not self.window_months:
+            raise ValueError("`partial_window` needs `window_months`")
         return self
 
     @property
     def is_categorical(self) -> bool:
         return self.aggregation == "category"
+
+    @property
+    def needs_full_window(self) -> bool:
+        """Whether the value is missing when the window reaches before its source's first records."""
+        if not self.window_months:
+            return False  # all the history there is: no window to fall short of
+        if self.partial_window is not None:
+            return self.partial_window == "missing"
+        return self.aggregation not in ("last", "months_since_last")
+
+    @property
+    def reach_months(self) -> int:
+        """How many months before the as-of date the window starts (0 without a window)."""
+        return (self.window_months or 0) + self.offset_months if self.window_months else 0
 
     def template_names(self, template: str | None = None) -> set[str]:
         names = set()

@@ -157,19 +157,29 @@ def feature_drift(
     categorical: set[str],
     labels_zh: dict[str, str],
     thresholds: Thresholds,
+    comparable: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Per feature: PSI (the missing bin included) and the change of its missing rate, with flags;
-    the largest PSI first."""
+    the largest PSI first.
+
+    ``comparable`` gives, for a feature, the reference rows it is compared on (a boolean mask; all
+    rows when absent): the snapshots whose window of that feature was complete. A feature left
+    without a row is reported without figures or flags (``compared`` False), after the others.
+    """
     rows = []
     for name in features:
-        is_cat = name in categorical
-        fitted = fit_bins(reference[name], bins=thresholds.bins, categorical=is_cat)
-        value = psi_from_shares(fitted.shares(reference[name]), fitted.shares(current[name]), thresholds.epsilon)
-        missing_ref, missing_cur = float(reference[name].isna().mean()), float(current[name].isna().mean())
+        mask = (comparable or {}).get(name)
+        ref = reference[name] if mask is None else reference[name][mask]
+        row = {"feature": name, "label_zh": labels_zh.get(name, name), "compared": len(ref) > 0}
+        if not row["compared"]:
+            rows.append(row | dict.fromkeys(_FIGURES, float("nan")) | {"psi_flag": None, "missing_flag": None})
+            continue
+        fitted = fit_bins(ref, bins=thresholds.bins, categorical=name in categorical)
+        value = psi_from_shares(fitted.shares(ref), fitted.shares(current[name]), thresholds.epsilon)
+        missing_ref, missing_cur = float(ref.isna().mean()), float(current[name].isna().mean())
         rows.append(
-            {
-                "feature": name,
-                "label_zh": labels_zh.get(name, name),
+            row
+            | {
                 "psi": value,
                 "psi_flag": thresholds.psi_flag(value).value,
                 "missing_reference": missing_ref,
@@ -178,8 +188,24 @@ def feature_drift(
                 "missing_flag": thresholds.missing_flag(missing_cur - missing_ref).value,
             }
         )
-    frame = pd.DataFrame(rows)
-    return frame.sort_values(["psi", "feature"], ascending=[False, True], ignore_index=True)
+    frame = pd.DataFrame(rows, columns=FEATURE_COLUMNS)
+    for col in ("psi_flag", "missing_flag"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame.sort_values(["compared", "psi", "feature"], ascending=[False, False, True], ignore_index=True)
+
+
+_FIGURES = ("psi", "missing_reference", "missing_current", "missing_change")
+FEATURE_COLUMNS = [
+    "feature",
+    "label_zh",
+    "compared",
+    "psi",
+    "psi_flag",
+    "missing_reference",
+    "missing_current",
+    "missing_change",
+    "missing_flag",
+]
 
 
 def mean_shift(reference: pd.Series | np.ndarray, current: pd.Series | np.ndarray) -> tuple[float, float]:

@@ -63,7 +63,8 @@ def _segment_plot(result: MonitorResult, plt: Any, zh: bool) -> str:
 
 
 def _feature_plot(result: MonitorResult, plt: Any, zh: bool) -> str:
-    head = result.features.head(TOP_FEATURES).iloc[::-1]
+    compared = result.features[result.features["compared"].astype(bool)]
+    head = compared.head(TOP_FEATURES).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(head) + 1.2))
     names = [f"{r.label_zh} ({r.feature})" if zh else r.feature for r in head.itertuples()]
     ax.barh(names, head["psi"].clip(upper=2.0), color=[COLOURS.get(f, UNFLAGGED) for f in head["psi_flag"]])
@@ -148,8 +149,9 @@ Flags: PSI amber from {{ t.psi_amber }}, red from {{ t.psi_red }}; missing rate 
 {{ t.min_segment_rows }} enterprises on both sides.</p>
 <div class="banner {{ 'red' if r.alert else r.score_status.value }}">
 {% if r.alert %}<b>ALERT</b>: {{ r.reasons | join("; ") }}
-{% else %}No alert: the score is {{ r.score_status.value }}.{% endif %}
-{% if r.diagnostics and not r.strict %}<br>Red diagnostics (no alert without --strict): {{ r.diagnostics | join("; ") }}.{% endif %}
+{% else %}No alert: the score is {{ r.score_status.value }}{% if not r.score_only %}, the features
+{{ r.feature_status.value }}{% endif %}.{% endif %}
+{% if r.score_only and r.feature_reasons %}<br>Red features (no alert with --score-only): {{ r.feature_reasons | join("; ") }}.{% endif %}
 </div>
 {% for n in r.notes %}<p><i>{{ n }}</i></p>{% endfor %}
 
@@ -185,16 +187,20 @@ A segment's mean shift is flagged at the same thresholds read in standard deviat
 
 <h2>特征稳定性 · Feature stability</h2>
 <p>PSI of each of the model's {{ r.features | length }} features (missing values in a bin of their own) and the
-change of its missing rate. These are diagnostics: the alert follows the score{% if r.strict %}, and with --strict
-these flags too{% endif %}.</p>
+change of its missing rate. {% if r.score_only %}With --score-only these are diagnostics: the alert follows the
+score.{% else %}A red one raises the alert, as a red score does.{% endif %} A feature is compared on the reference
+snapshots whose window of it was complete (a window reaching before its source's first records is missing, not
+partial); one missing in every reference snapshot is not compared ("—").</p>
 <img alt="feature PSI" src="data:image/png;base64,{{ f.features }}">
 <table><tr><th>feature</th><th>名称</th><th>PSI</th><th>flag</th><th>missing reference</th><th>missing current</th>
 <th>change</th><th>flag</th></tr>
 {% for x in features %}<tr><td class="text">{{ x.feature }}</td><td class="text">{{ x.label_zh }}</td>
-<td class="{{ x.psi_flag }}">{{ "%.4f" | format(x.psi) }}</td><td class="text {{ x.psi_flag }}">{{ x.psi_flag }}</td>
+{% if x.compared %}<td class="{{ x.psi_flag }}">{{ "%.4f" | format(x.psi) }}</td><td class="text {{ x.psi_flag }}">{{ x.psi_flag }}</td>
 <td>{{ "%.1f%%" | format(100 * x.missing_reference) }}</td><td>{{ "%.1f%%" | format(100 * x.missing_current) }}</td>
 <td class="{{ x.missing_flag }}">{{ "%+.1f" | format(100 * x.missing_change) }} pp</td>
-<td class="text {{ x.missing_flag }}">{{ x.missing_flag }}</td></tr>{% endfor %}</table>
+<td class="text {{ x.missing_flag }}">{{ x.missing_flag }}</td>
+{% else %}<td>—</td><td class="text">not compared</td><td>—</td><td>{{ "%.1f%%" | format(100 * x.missing_current) }}</td>
+<td>—</td><td class="text">—</td>{% endif %}</tr>{% endfor %}</table>
 </body></html>
 """
 

@@ -48,7 +48,7 @@ class MonitorResult:
     reference_sampled: bool
     built: list[dt.date]
     data_matches_training: bool
-    strict: bool = False
+    score_only: bool = False  # the old rule: only the score's flags alert, the features' are diagnostics
     run_id: str | None = None
     report_path: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -69,13 +69,15 @@ class MonitorResult:
 
     @property
     def feature_status(self) -> Flag:
-        """The worst of the features' PSI and missing-rate flags."""
-        return worst([Flag(f) for f in (*self.features["psi_flag"], *self.features["missing_flag"])])
+        """The worst of the features' PSI and missing-rate flags (features not compared have none)."""
+        flags = (*self.features["psi_flag"], *self.features["missing_flag"])
+        return worst([Flag(f) for f in flags if isinstance(f, str)])
 
     @property
     def alert(self) -> bool:
-        """True when a scheduler should call someone: a red score, or with ``strict`` any red flag."""
-        return self.score_status is Flag.RED or (self.strict and self.feature_status is Flag.RED)
+        """True when a scheduler should call someone: a red flag of the score (overall or in a segment)
+        or of a feature (PSI or missing rate); with ``score_only``, of the score alone."""
+        return self.score_status is Flag.RED or (not self.score_only and self.feature_status is Flag.RED)
 
     @property
     def reasons(self) -> list[str]:
@@ -88,19 +90,29 @@ class MonitorResult:
                 f"{row.segment}={row.value} ({row.n_current} enterprises): score PSI {row.psi:.3f}, "
                 f"mean shift {row.shift_sd:+.2f} sd"
             )
-        return out + (self.diagnostics if self.strict else [])
+        return out + ([] if self.score_only else self.feature_reasons)
 
     @property
-    def diagnostics(self) -> list[str]:
-        """The red feature flags, in words: an alert only with ``strict``."""
+    def feature_reasons(self) -> list[str]:
+        """The red feature flags, in words, naming the features (the largest first)."""
         out = []
         red = self.features[self.features["psi_flag"] == Flag.RED.value]
         if len(red):
-            out.append(f"{len(red)} feature(s) with PSI ≥ {self.thresholds.psi_red}")
+            out.append(f"{len(red)} feature(s) with PSI ≥ {self.thresholds.psi_red}: {_names(red, 'psi')}")
         missing = self.features[self.features["missing_flag"] == Flag.RED.value]
         if len(missing):
-            out.append(f"{len(missing)} feature(s) whose missing rate moved ≥ {self.thresholds.missing_red:.0%}")
+            missing = missing.assign(size=missing["missing_change"].abs())
+            out.append(
+                f"{len(missing)} feature(s) whose missing rate moved ≥ {self.thresholds.missing_red:.0%}: "
+                f"{_names(missing, 'size')}"
+            )
         return out
+
+    @property
+    def not_compared(self) -> list[str]:
+        """The features without figures: every reference snapshot's window of them reached before their
+        source's first records (so they were missing in all of them)."""
+        return sorted(self.features.loc[~self.features["compared"].astype(bool), "feature"])
 
     def counts(self) -> dict[str, int]:
         """How many figures are amber and red, by kind."""
@@ -112,6 +124,7 @@ class MonitorResult:
             "n_amber_features": int((self.features["psi_flag"] == Flag.AMBER.value).sum()),
             "n_red_missing": int((self.features["missing_flag"] == Flag.RED.value).sum()),
             "n_amber_missing": int((self.features["missing_flag"] == Flag.AMBER.value).sum()),
+            "n_not_compared": len(self.not_compared),
         }
         score = self.score_flag
         out["n_red"] = out["n_red_segments"] + out["n_red_features"] + out["n_red_missing"] + (score is Flag.RED)
@@ -119,3 +132,9 @@ class MonitorResult:
             out["n_amber_segments"] + out["n_amber_features"] + out["n_amber_missing"] + (score is Flag.AMBER)
         )
         return out
+
+
+def _names(rows: pd.DataFrame, by: str, most: int = 5) -> str:
+    """The features of ``rows`` with the largest ``by``, at most ``most`` of them, then how many more."""
+    names = list(rows.sort_values(by, ascending=False)["feature"])
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")

@@ -5,13 +5,19 @@ snapshots it was trained on (``train_as_of``). Those snapshots, scored by the ch
 are the reference; the snapshot at the as-of date, scored the same way, is the current population.
 Scores and grades are therefore exactly those the service gives (overrides included).
 
-The alert (``MonitorResult.alert``) is raised by the score: a red score PSI overall or in a segment
-large enough to flag. Feature PSIs and missing-rate changes are flagged too, but they are the
-diagnosis, not the alarm: the training snapshots are the first 18-24 months of a platform's data,
-so a year-on-year growth or a "months since the last penalty" differs from any later month by
-construction (on the test county: PSI above 1 for every ``*_yoy`` feature and 20 points fewer
-missing ``months_since_last_loan`` in a month without any shift). Counting them would ring every
-month; ``strict`` counts them all the same.
+The alert (``MonitorResult.alert``) is raised by any red flag: the score's PSI or mean shift,
+overall or in a segment large enough to flag, a feature's PSI or the change of its missing rate.
+A segment's score catches a shift in one industry that the whole population's score averages
+away; a feature's flag catches a change of the data (a source that stopped, a definition that
+moved) before the score shows it. ``score_only`` is the rule of the time when a window reaching
+before its source's first records was a partial count (the first two years of a platform's data gave
+year-on-year growths a PSI above 1 in every later month): the score's flags alone alert, the
+features' are diagnostics. It still serves a champion trained on such snapshots, until it is retrained.
+
+A feature is compared on the reference snapshots whose window of it was complete: a 24-month count
+built 18 months into the data is missing in that snapshot (``scoring.features.build``), so its
+missing rate there says nothing about the population. A feature missing in every reference
+snapshot is reported as not compared; the champion never saw a value of it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from scoring.errors import ScoringError
@@ -96,7 +103,7 @@ def compute(
     reference_as_of: dt.date | None = None,
     thresholds: Thresholds | None = None,
     segments: tuple[str, ...] = SEGMENTS,
-    strict: bool = False,
+    score_only: bool = False,
     max_reference_rows: int = MAX_REFERENCE_ROWS,
 ) -> MonitorResult:
     """Compare the snapshot at ``as_of`` with the champion's training snapshots (or the one at
@@ -105,7 +112,8 @@ def compute(
     Reads the feature snapshots at those dates, building (as ``scoring features`` would) any that
     is missing or was built from other data or another catalog: a snapshot reads only records
     dated before its date, so a late build gives what an on-time one would have. The migration
-    pairs the enterprises of the latest reference date with those at ``as_of``.
+    pairs the enterprises of the latest reference date with those at ``as_of``. Every red flag
+    raises the alert, the score's only with ``score_only``.
     """
     from scoring.domain.scorer import Scorer
 
@@ -120,14 +128,19 @@ def compute(
     ref_frame, cur_frame, kept = read.reference, read.current, read.segments
     for frame in (ref_frame, cur_frame):
         decided = scorer.decide(scorer.matrix(frame))
-        frame["score"] = decided["score"].to_numpy()
-        frame["grade"] = decided["grade"].to_numpy()
+        frame["score"], frame["grade"] = decided["score"].to_numpy(), decided["grade"].to_numpy()
 
     score_psi = psi(ref_frame["score"], cur_frame["score"], bins=limits.bins, epsilon=limits.epsilon)
     score_shift, score_shift_z = mean_shift(ref_frame["score"], cur_frame["score"])
     categorical = set(scorer.config.categories)
     drift = feature_drift(
-        ref_frame, cur_frame, features, categorical=categorical, labels_zh=scorer.config.labels_zh, thresholds=limits
+        ref_frame,
+        cur_frame,
+        features,
+        categorical=categorical,
+        labels_zh=scorer.config.labels_zh,
+        thresholds=limits,
+        comparable=read.comparable,
     )
     by_segment = segment_psi(ref_frame, cur_frame, segments=kept, value="score", thresholds=limits)
     latest = reference[-1]
@@ -148,12 +161,7 @@ def compute(
         segments=by_segment,
         migration=migration,
         migration_segments=moved,
-        grade_shares=pd.DataFrame(
-            {
-                "reference": ref_frame["grade"].value_counts(normalize=True).reindex(order, fill_value=0.0),
-                "current": cur_frame["grade"].value_counts(normalize=True).reindex(order, fill_value=0.0),
-            }
-        ),
+        grade_shares=_grade_shares(ref_frame, cur_frame, order),
         scores=pd.concat(
             [ref_frame[["score", *kept]].assign(side="reference"), cur_frame[["score", *kept]].assign(side="current")],
             ignore_index=True,
@@ -163,11 +171,21 @@ def compute(
         reference_sampled=read.sample is not None,
         built=read.built,
         data_matches_training=read.matches,
-        strict=strict,
-        notes=_notes(read),
+        score_only=score_only,
+        notes=_notes(read, drift),
     )
     log.info("monitor %s: score PSI %.4f, %s", as_of, score_psi, result.counts())
     return result
+
+
+def _grade_shares(reference: pd.DataFrame, current: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """The share of each grade on both sides, in grade order."""
+    return pd.DataFrame(
+        {
+            side: frame["grade"].value_counts(normalize=True).reindex(order, fill_value=0.0)
+            for side, frame in (("reference", reference), ("current", current))
+        }
+    )
 
 
 def _reference_dates(champion: Any, *, as_of: dt.date, reference_as_of: dt.date | None) -> list[dt.date]:
@@ -197,6 +215,8 @@ class _Populations:
     matches: bool  # the warehouse is the one the champion was trained on
     sample: float | None  # the share of enterprises in the reference, when it is a sample
     n_total: int  # enterprise-snapshots at the reference dates
+    comparable: dict[str, np.ndarray]  # feature -> the reference rows whose window of it was complete
+    same_catalog: bool  # the catalog is the one the champion was trained on
 
 
 def _read(
@@ -211,8 +231,8 @@ def _read(
     """The champion's features and the segments at the reference dates and at ``as_of``, building the
     snapshots that are missing or stale; the reference is a sample of enterprises above ``limit`` rows."""
     from scoring.data.ingest import IngestError, connect, data_fingerprint, extract_date_of
-    from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots
-    from scoring.features.catalog import load_catalog
+    from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots, source_starts
+    from scoring.features.catalog import catalog_hash, load_catalog
 
     catalog = load_catalog(settings.catalog_path)
     features = list(champion.scorer.config.features)
@@ -242,6 +262,7 @@ def _read(
             ref_frame = _load(con, columns, reference, sample=sample)
             cur_frame = _load(con, columns, [as_of])
             matches = champion.lineage.get("data_fingerprint") == data_fingerprint(con)
+            starts = source_starts(con, catalog, as_of_dates=[*reference, as_of])
     except IngestError as exc:
         raise MonitorError(str(exc)) from exc
     if cur_frame.empty:
@@ -256,7 +277,32 @@ def _read(
         matches=matches,
         sample=sample,
         n_total=n_total,
+        comparable=_comparable(catalog, starts, ref_frame, features, reference=reference, as_of=as_of),
+        same_catalog=champion.lineage.get("catalog_hash") in (None, catalog_hash(settings.catalog_path)),
     )
+
+
+def _comparable(
+    catalog: Any,
+    starts: dict[dt.date, dict[str, dt.date | None]],
+    frame: pd.DataFrame,
+    features: list[str],
+    *,
+    reference: list[dt.date],
+    as_of: dt.date,
+) -> dict[str, np.ndarray]:
+    """For each feature whose window reached before its source's first records at some reference date
+    (or at ``as_of``), the reference rows at the other dates (none when ``as_of`` is one of them)."""
+    from scoring.features.build import truncated_features
+
+    truncated = {d: truncated_features(catalog, starts[d], as_of=d) for d in [*reference, as_of]}
+    out = {}
+    for name in features:
+        if not any(name in truncated[d] for d in truncated):
+            continue
+        kept = [] if name in truncated[as_of] else [pd.Timestamp(d) for d in reference if name not in truncated[d]]
+        out[name] = frame["as_of"].isin(kept).to_numpy()
+    return out
 
 
 def _migration(
@@ -280,9 +326,26 @@ def _migration(
     return migration, moved
 
 
-def _notes(read: _Populations) -> list[str]:
+def _notes(read: _Populations, drift: pd.DataFrame) -> list[str]:
     """What a reader of the report should know about how the populations were read."""
     notes = []
+    if not read.same_catalog:
+        notes.append(
+            "the feature catalog changed since the champion was trained: its reference snapshots are built "
+            "from today's definitions, which may not be those it was trained on (train a new version)"
+        )
+    partial = sorted(n for n, mask in read.comparable.items() if mask.any() and not mask.all())
+    if partial:
+        notes.append(
+            f"{len(partial)} feature(s) compared on the reference snapshots whose window was complete only: "
+            + ", ".join(partial)
+        )
+    absent = sorted(drift.loc[~drift["compared"].astype(bool), "feature"])
+    if absent:
+        notes.append(
+            f"{len(absent)} feature(s) not compared: their window reached before their source's first records "
+            "in every reference snapshot, where they are missing: " + ", ".join(absent)
+        )
     if read.sample is not None:
         notes.append(
             f"the reference is a sample of {len(read.reference):,} of its {read.n_total:,} enterprise-snapshots"
@@ -313,7 +376,7 @@ def log_run(settings: Settings, result: MonitorResult, report: Path) -> str:
     }
     metrics.update({k: float(v) for k, v in result.counts().items()})
     metrics.update({"n_reference": float(result.n_reference), "n_current": float(result.n_current)})
-    for row in result.features.itertuples():
+    for row in result.features[result.features["compared"].astype(bool)].itertuples():
         metrics[f"feature_psi.{row.feature}"] = float(row.psi)
         metrics[f"missing_change.{row.feature}"] = float(row.missing_change)
     for row in result.segments.dropna(subset=["psi"]).itertuples():
@@ -333,6 +396,9 @@ def log_run(settings: Settings, result: MonitorResult, report: Path) -> str:
         "score_status": result.score_status.value,
         "feature_status": result.feature_status.value,
         "alert": str(result.alert).lower(),
+        "alert_on": "score" if result.score_only else "score and features",
+        "red_features": ", ".join(result.features.loc[result.features["psi_flag"] == Flag.RED.value, "feature"]),
+        "not_compared": ", ".join(result.not_compared),
         "red_segments": ", ".join(f"{r.segment}={r.value}" for r in red.itertuples()),
     }
     with mlflow.start_run(experiment_id=experiment, run_name=f"monitor-{result.as_of}") as run:
@@ -365,11 +431,13 @@ def run_monitor(
     as_of: dt.date,
     out: Path | None = None,
     reference_as_of: dt.date | None = None,
-    strict: bool = False,
+    score_only: bool = False,
     thresholds: Thresholds | None = None,
 ) -> MonitorResult:
     """Compute, write the HTML report (default ``var/monitor/monitor-AS_OF.html``) and log the run."""
-    result = compute(settings, as_of=as_of, reference_as_of=reference_as_of, thresholds=thresholds, strict=strict)
+    result = compute(
+        settings, as_of=as_of, reference_as_of=reference_as_of, thresholds=thresholds, score_only=score_only
+    )
     path = out or settings.path(settings.var_dir) / "monitor" / f"monitor-{as_of}.html"
     write_report(result, path)
     result.report_path = path
