@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.ingest import connect, data_fingerprint, extract_date_of
-from scoring.domain.scorer import AmountConfig, AmountScorer, Scorer, encode_matrix
+from scoring.domain.scorer import AmountConfig, AmountScorer, Scorer, ScorerConfig, encode_matrix
 from scoring.explain.summary import summary_figure
 from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots
 from scoring.features.catalog import Catalog, catalog_hash, load_catalog
@@ -270,6 +270,34 @@ def train_pre_credit(
     return PreCreditResult(default=default, amount=amount)
 
 
+def _default_figures(
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+    contrib: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    config: ScorerConfig,
+    importance: pd.DataFrame,
+    seed: int,
+) -> dict[str, Any]:
+    """The default model's validation plots: ROC, calibration, SHAP importance and summary."""
+    return {
+        "plots/roc.png": roc_figure(y_test, p_test, None),
+        "plots/calibration.png": calibration_figure(y_test, p_test),
+        "plots/shap_importance.png": importance_figure(importance),
+        "plots/shap_summary.png": summary_figure(
+            contrib,
+            x_test,
+            names=config.features,
+            labels_zh=config.labels_zh,
+            categorical=config.categories,
+            title="TreeSHAP by feature, out-of-time test loans",
+            xlabel="TreeSHAP (log-odds of 90+ days past due)",
+            seed=seed,
+        ),
+    }
+
+
 def _train_default(
     settings: Settings,
     spec: ModelSpec,
@@ -318,21 +346,9 @@ def _train_default(
         params={**spec.lightgbm, "n_train": info["n_fit"], "n_holdout": info["n_holdout"], "n_test": len(test)},
         lineage=lineage,
         metrics=metrics,
-        figures={
-            "plots/roc.png": roc_figure(y_test, p_test, None),
-            "plots/calibration.png": calibration_figure(y_test, p_test),
-            "plots/shap_importance.png": importance_figure(tables["shap_importance"]),
-            "plots/shap_summary.png": summary_figure(
-                contrib,
-                x_test,
-                names=names,
-                labels_zh=config.labels_zh,
-                categorical=config.categories,
-                title="TreeSHAP by feature, out-of-time test loans",
-                xlabel="TreeSHAP (log-odds of 90+ days past due)",
-                seed=seed,
-            ),
-        },
+        figures=_default_figures(
+            y_test, p_test, contrib, x_test, config=config, importance=tables["shap_importance"], seed=seed
+        ),
         tables=tables,
         card=card,
         config_key="scorer_config",

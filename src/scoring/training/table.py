@@ -30,7 +30,7 @@ from scoring.settings import Settings
 from scoring.training.metrics import binary_metrics, grade_table
 from scoring.training.report import decile_table, grades_ordered, log_tables
 from scoring.training.scorecard import AdditiveScorecard
-from scoring.training.spec import load_table_spec
+from scoring.training.spec import TableSpec, load_table_spec
 
 MAX_CATEGORIES = 1000  # a text column with more distinct values is not used
 ID_LIKE_SHARE = 0.5  # nor one whose values are mostly distinct (names, addresses, free text)
@@ -292,6 +292,33 @@ def _check_columns(table: pd.DataFrame, path: Path, *, target: str, id_column: s
         raise TableError(f"target {target!r} is empty on {int((~known).sum())} rows: fill or remove them first")
 
 
+def _fitted_config(
+    model: TableModel, spec: TableSpec, y: np.ndarray, *, name: str, lineage: dict[str, Any]
+) -> tuple[ScorerConfig, pd.DataFrame]:
+    """(the scorer config, the out-of-fold grade table): grade bands cut from the model's own
+    out-of-fold scores by the spec's shares, and each band's share, bad rate and cut score."""
+    logit = np.log(model.oof_probability_ / (1 - model.oof_probability_))
+    s = spec.score
+    bands = spec.bands(np.clip(np.round(s.offset - s.factor * logit), s.min, s.max))
+    config = ScorerConfig(
+        model_name=name,
+        features=model.features_,
+        labels_zh={n: n for n in model.features_},
+        categories=model.categories_,
+        monotone={n: 0 for n in model.features_},
+        calibration=model.calibration_,
+        score=spec.score,
+        grades=bands,
+        overrides=[],
+        lineage=lineage,
+        additive=model.additive_,
+    )
+    scorer = Scorer(model.booster_, config)
+    grades = grade_table(y, scorer.grades(scorer.score_from_logit(logit)), [g.grade for g in bands])
+    grades["min_score"] = [g.min_score for g in bands]
+    return config, grades
+
+
 def train_table(
     settings: Settings,
     path: Path,
@@ -322,26 +349,8 @@ def train_table(
         "code_version": code_version(),
     }
     oof = model.oof_probability_
-    logit = np.log(oof / (1 - oof))
-    s = spec.score
-    bands = spec.bands(np.clip(np.round(s.offset - s.factor * logit), s.min, s.max))
-    config = ScorerConfig(
-        model_name=name or _model_name(path),
-        features=model.features_,
-        labels_zh={n: n for n in model.features_},
-        categories=model.categories_,
-        monotone={n: 0 for n in model.features_},
-        calibration=model.calibration_,
-        score=spec.score,
-        grades=bands,
-        overrides=[],
-        lineage=lineage,
-        additive=model.additive_,
-    )
-    scorer = Scorer(model.booster_, config)
+    config, grades = _fitted_config(model, spec, y, name=name or _model_name(path), lineage=lineage)
     metrics = binary_metrics(y, oof)
-    grades = grade_table(y, scorer.grades(scorer.score_from_logit(logit)), [g.grade for g in bands])
-    grades["min_score"] = [g.min_score for g in bands]
     metrics["grades_ordered"] = float(grades_ordered(grades))
     metrics["rounds"] = float(model.rounds_)
     metrics["booster_weight"] = model.booster_weight_
