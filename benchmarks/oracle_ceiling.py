@@ -94,7 +94,9 @@ def main() -> None:
         f"Test snapshot {out['test_date']}: {out['rows']:,} enterprises, {out['bad_rate']:.2%} adverse; "
         f"{args.folds} folds ({', '.join(map(str, out['trees']))} trees), {time.perf_counter() - started:,.0f} s.\n"
     )
-    print("| in time (k folds of the test snapshot) | as-of oracle | full oracle | in time / as-of oracle | in time / full oracle |")
+    print(
+        "| in time (k folds of the test snapshot) | as-of oracle | full oracle | in time / as-of oracle | in time / full oracle |"
+    )
     print("|---:|---:|---:|---:|---:|")
     a, o, f = out["in_time_auc"], out["asof_oracle_auc"], out["oracle_auc"]
     print(f"| {a:.4f} | {o:.4f} | {f:.4f} | {a / o:.4f} | {a / f:.4f} |")
