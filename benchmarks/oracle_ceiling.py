@@ -20,20 +20,24 @@ only the full oracle knows too. From any folder:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from scoring.data.ingest import connect, extract_date_of
 from scoring.domain.scorer import encode_matrix
-from scoring.features.build import ensure_snapshots
-from scoring.features.catalog import load_catalog
+from scoring.features.build import ensure_snapshots, source_starts, truncated_features
+from scoring.features.catalog import Catalog, load_catalog
 from scoring.training.fit import feature_names, fit_rows
 from scoring.training.rows import TrainingRows, evaluation_frame
 from scoring.training.spec import load_spec
@@ -42,14 +46,31 @@ from scoring.training.train import choose_as_of_dates, data_start
 REPO = Path(__file__).resolve().parents[1]
 
 
-def in_time_scores(spec_path: Path, catalog_path: Path, warehouse: Path, folds: int, seed: int) -> dict:
-    """Out-of-fold margins of the spec's LightGBM fitted on the test snapshot itself, with the oracles."""
+def short_history(con: Any, catalog: Catalog, test_date: dt.date, months: int) -> set[str]:
+    """The features a platform holding only the ``months`` before ``test_date`` would have missing:
+    every source's first month (and each outcome-dated feature's lag) moved as if the data began then."""
+    starts = source_starts(con, catalog, as_of_dates=[test_date])[test_date]
+    first = min(v for v in starts.values() if v is not None)  # the month the platform's records begin
+    shift = (test_date.year - first.year) * 12 + test_date.month - first.month - months
+    moved = {
+        k: None if v is None else (pd.Timestamp(v) + pd.DateOffset(months=shift)).date() for k, v in starts.items()
+    }
+    return truncated_features(catalog, moved, as_of=test_date)
+
+
+def in_time_scores(
+    spec_path: Path, catalog_path: Path, warehouse: Path, folds: int, seed: int, history: int | None = None
+) -> dict:
+    """Out-of-fold margins of the spec's LightGBM fitted on the test snapshot itself, with the oracles;
+    with ``history``, the features a platform of that many months would lack are left missing."""
     spec, catalog = load_spec(spec_path), load_catalog(catalog_path)
     with connect(warehouse) as con:
         _, test_date = choose_as_of_dates(spec, start=data_start(con), extract=extract_date_of(con))
         ensure_snapshots(con, catalog, as_of_dates=[test_date])
         frame = evaluation_frame(con, catalog, test_date)
+        blanked = short_history(con, catalog, test_date, history) if history else set()
     names = feature_names(spec, catalog)
+    frame[[n for n in names if n in blanked]] = np.nan
     x = encode_matrix(frame, names, catalog.categories_of(names))
     y = frame["adverse"].to_numpy().astype(np.int8)
     uscc = frame["uscc"].to_numpy()
@@ -70,6 +91,7 @@ def in_time_scores(spec_path: Path, catalog_path: Path, warehouse: Path, folds: 
         "asof_oracle_auc": roc_auc_score(y, frame["p_asof"]),
         "oracle_auc": roc_auc_score(y, frame["p_true"]),
         "trees": trees,
+        "blanked": sorted(set(names) & blanked),
     }
 
 
@@ -79,6 +101,11 @@ def main() -> None:
     parser.add_argument("--warehouse", type=Path, help="a warehouse; the catalog and spec are the repository's")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--history-months",
+        type=int,
+        help="leave missing what a platform of this many months would lack (24: as the latest training snapshot)",
+    )
     args = parser.parse_args()
     if (args.home is None) == (args.warehouse is None):
         parser.error("give one of --home and --warehouse")
@@ -86,10 +113,20 @@ def main() -> None:
     warehouse = args.warehouse or args.home / "var" / "warehouse.duckdb"
     started = time.perf_counter()
     out = in_time_scores(
-        root / "models" / "credit_evaluation.yaml", root / "features" / "catalog.yaml", warehouse, args.folds, args.seed
+        root / "models" / "credit_evaluation.yaml",
+        root / "features" / "catalog.yaml",
+        warehouse,
+        args.folds,
+        args.seed,
+        args.history_months,
     )
     where = f"--home {args.home}" if args.home else f"--warehouse {args.warehouse}"
-    print(f"Command: `.venv/bin/python benchmarks/oracle_ceiling.py {where} --folds {args.folds}`\n")
+    history = f" --history-months {args.history_months}" if args.history_months else ""
+    print(f"Command: `.venv/bin/python benchmarks/oracle_ceiling.py {where} --folds {args.folds}{history}`\n")
+    if out["blanked"]:
+        print(
+            f"Left missing, as a platform of {args.history_months} months would have them: {len(out['blanked'])} features.\n"
+        )
     print(
         f"Test snapshot {out['test_date']}: {out['rows']:,} enterprises, {out['bad_rate']:.2%} adverse; "
         f"{args.folds} folds ({', '.join(map(str, out['trees']))} trees), {time.perf_counter() - started:,.0f} s.\n"
