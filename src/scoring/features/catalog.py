@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from scoring.data import schema
 from scoring.errors import ScoringError
+from scoring.features.sql import Kind, SnippetError, columns_of, parse_snippet
 
 
 class CatalogError(ScoringError, ValueError):
@@ -176,7 +177,7 @@ class Catalog(BaseModel):
         if dupes:
             raise ValueError(f"duplicate feature names {sorted(dupes)}")
         known = set(names) | {"value"}
-        base = {f.name for f in self.features if f.aggregation != "derived"}
+        base = {f.name for f in self.features if f.aggregation not in ("derived", "peer_percentile")}
         for f in self.features:
             where = f"feature {f.name!r}"
             if f.source not in self.sources:
@@ -193,11 +194,40 @@ class Catalog(BaseModel):
                     raise ValueError(f"{where}: template names unknown values {sorted(unknown)}")
             if f.aggregation == "peer_percentile" and (f.of not in names or f.of == f.name):
                 raise ValueError(f"{where}: `of` must name another feature, not {f.of!r}")
-            if f.aggregation == "derived":
-                refs = set(re.findall(r"[a-z][a-z0-9_]*", f.expression or "")) & set(names)
-                if not refs or not refs <= base:
-                    raise ValueError(f"{where}: a derived expression must reference non-derived features only")
+            self._check_snippets(f, where, table.column_names, set(names), base)
+        for name, src in self.sources.items():
+            if src.repaired_when:
+                try:
+                    parse_snippet(src.repaired_when, kind="filter", names=set(schema.TABLES[src.table].column_names))
+                except SnippetError as exc:
+                    raise ValueError(f"source {name!r}: repaired_when: {exc}") from exc
         return self
+
+    @staticmethod
+    def _check_snippets(f: Feature, where: str, columns: list[str], features: set[str], base: set[str]) -> None:
+        """Parse the feature's SQL snippets (sql.py): allowed constructs only, known columns only."""
+        checks: list[tuple[str, str, Kind, set[str]]] = []
+        if f.filter is not None:
+            checks.append(("filter", f.filter, "filter", set(columns)))
+        if f.expression is not None:
+            derived = f.aggregation == "derived"
+            checks.append(
+                (
+                    "expression",
+                    f.expression,
+                    "derived" if derived else "expression",
+                    features if derived else set(columns),
+                )
+            )
+        for field, text, kind, names in checks:
+            try:
+                tree = parse_snippet(text, kind=kind, names=names)
+            except SnippetError as exc:
+                raise ValueError(f"{where}: {field}: {exc}") from exc
+            if kind == "derived" and not (columns_of(tree) and columns_of(tree) <= base):
+                raise ValueError(
+                    f"{where}: a derived expression must reference features that are neither derived nor peer percentiles (those are computed after it)"
+                )
 
     @property
     def digest(self) -> str:
