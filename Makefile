@@ -19,15 +19,16 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 # The OS packages the tests start (PostgreSQL server for the decision store, Chromium for the console
-# tests, driven by Playwright without a browser download of its own), a CJK font for charts with
-# Chinese labels, and the HTTP benchmark's load generator. Needs root and apt-get; without them the tests that need
+# tests, driven by Playwright without a browser download of its own, Java 17 for the Spark master and
+# workers), a CJK font for charts with Chinese labels, and the HTTP benchmark's load generator. Needs root and apt-get; without them the tests that need
 # these say they skipped (CI sets SCORING_REQUIRE_SYSTEM_DEPS=1 so that they fail instead).
-SYSTEM_PACKAGES := postgresql wrk fonts-wqy-microhei chromium
+SYSTEM_PACKAGES := postgresql wrk fonts-wqy-microhei chromium openjdk-17-jre-headless
 system-deps:
 	@if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
 		echo "system-deps: not root or no apt-get; install $(SYSTEM_PACKAGES) yourself"; \
 	elif ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 \
-		&& [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && command -v chromium >/dev/null 2>&1; then \
+		&& [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && command -v chromium >/dev/null 2>&1 \
+		&& command -v java >/dev/null 2>&1; then \
 		echo "system-deps: $(SYSTEM_PACKAGES) present"; \
 	else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
@@ -54,7 +55,7 @@ mlflow-ui: $(STAMP)
 
 # Re-resolve the pinned versions (needs the registry; commit the result).
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 -o requirements.lock
 
 # The scorecard benchmark's own environment (optbinning, toad, scorecardpy and interpret; see benchmarks/scorecards.in).
 BENCH := .venv-bench

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -199,3 +200,24 @@ def postgres_url() -> Iterator[str]:
 def client(served):
     with TestClient(create_app(served.settings)) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A SparkSession on a real standalone master with two workers on 127.0.0.1, for the session;
+    skipped (saying so) without Java or PySpark, a failure in CI."""
+    from scoring.features.spark import SparkUnavailable, java_missing, session, start_cluster
+
+    why = java_missing()
+    if why:
+        skip_or_fail(f"{why}: the Spark tests did not run")
+    try:
+        cluster = start_cluster(tmp_path_factory.mktemp("spark"), workers=2, cores=1, memory="1g")
+    except SparkUnavailable as exc:
+        skip_or_fail(f"{exc}: the Spark tests did not run")
+    with cluster:
+        spark = session(cluster.master_url, app="scoring-tests")
+        try:
+            yield spark
+        finally:
+            spark.stop()
