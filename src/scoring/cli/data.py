@@ -106,6 +106,24 @@ def ingest(
 
 
 @commands.command()
+def export(
+    out: Annotated[Path | None, typer.Option(help="the lake's folder (default: var/lake)")] = None,
+    buckets: Annotated[int, typer.Option(min=1, help="files per table, by a hash of the USCC")] = 16,
+) -> None:
+    """Write the warehouse's validated tables as a Parquet lake for Spark: a folder per table,
+    bucketed by USCC, and _lake.json saying what was written."""
+    from scoring.data.ingest import connect
+    from scoring.data.lake import export_lake
+
+    settings = Settings()
+    target = out or settings.path(Path("var/lake"))
+    with connect(settings.warehouse_path, read_only=True) as con:
+        written = export_lake(con, target, buckets=buckets)
+    rows = sum(e.rows for e in written)
+    console.print(f"exported {len(written)} tables, {rows:,} rows, into {target} ({buckets} buckets by USCC)")
+
+
+@commands.command()
 def contract(
     out: Annotated[Path, typer.Option(help="where to write it")] = Path("docs/data-contract.md"),
     check: Annotated[bool, typer.Option("--check", help="only say whether the file is current")] = False,
