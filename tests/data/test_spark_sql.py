@@ -13,19 +13,9 @@ import pytest
 
 from scoring.features.catalog import load_catalog
 from scoring.features.sql import parse_snippet, render
+from tests.unit.test_catalog_sql import PAIRS  # the month-end pairs, with what each shows
 
 REPO = Path(__file__).resolve().parents[2]
-
-# (registered, as of): month boundaries crossed, as DuckDB counts them
-PAIRS = [
-    ("2023-12-31", "2024-01-01"),  # Spark's own datediff(MONTH, ...) gives 0 here
-    ("2024-01-31", "2024-02-01"),
-    ("2024-02-29", "2025-02-28"),
-    ("2024-02-29", "2024-03-01"),
-    ("2024-03-15", "2024-03-14"),
-    ("2020-01-01", "2025-01-01"),
-    ("2025-01-01", "2022-06-30"),
-]
 
 
 def _values(rows: list[tuple[str, ...]]) -> str:

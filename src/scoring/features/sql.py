@@ -47,7 +47,7 @@ ALLOWED: dict[Kind, tuple[type[exp.Expr], ...]] = {
 
 
 class SnippetError(ValueError):
-    """A snippet the catalog cannot take: the message names the construct and what is allowed."""
+    """A snippet the catalog cannot take: the message names the construct and the snippet."""
 
 
 def _construct(node: exp.Expr) -> str:
