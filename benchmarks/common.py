@@ -14,14 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
 
 
-def run(code: str, *args: str) -> tuple[dict, float, float]:
+def run(code: str, *args: str, env: dict[str, str] | None = None) -> tuple[dict, float, float]:
     """(the step's JSON output, wall seconds, peak RSS in GiB) of ``code`` run in a fresh Python.
 
     Each step has its own process, so that its peak RSS is its own; the step prints one JSON line last.
     """
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as sink:  # a file, not a pipe: a full pipe would block the child
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=sink, text=True, cwd=REPO)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args], stdout=sink, text=True, cwd=REPO, env={**os.environ, **(env or {})}
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         sink.seek(0)

@@ -149,6 +149,16 @@ class Settings(BaseSettings):
         return self._field_path("warehouse")
 
     @cached_property
+    def lake_path(self) -> Path:
+        """The Parquet lake `scoring export` writes for Spark."""
+        return self._field_path("var_dir") / "lake"
+
+    @cached_property
+    def spark_path(self) -> Path:
+        """Where the Spark path writes its snapshots, labels and scores (Parquet), and its cluster's scratch."""
+        return self._field_path("var_dir") / "spark"
+
+    @cached_property
     def raw_path(self) -> Path:
         return self._field_path("raw_dir")
 

@@ -133,7 +133,7 @@ def test_a_feature_dated_by_an_outcome_waits_for_the_longest_lag(con, catalog) -
     as_of = dt.date(2024, 6, 1)  # 24-month window [2022-06, 2024-06): outcomes complete from June 2022
     starts = source_starts(con, catalog, as_of_dates=[as_of, dt.date(2024, 5, 1)])
     assert starts[as_of]["commitments"] == dt.date(2022, 1, 1)
-    assert starts[as_of]["commitments.outcome_date"] == dt.date(2022, 6, 1)
+    assert starts[as_of]["commitments__outcome_date"] == dt.date(2022, 6, 1)
     assert _row(con, catalog, as_of, B)["commitment_violated_24m"] == 6
     assert math.isnan(_row(con, catalog, dt.date(2024, 5, 1), B)["commitment_violated_24m"])
     assert _row(con, catalog, dt.date(2024, 5, 1), B)["commitment_count_24m"] == 4  # dated by the commitment

@@ -116,7 +116,7 @@ def export(
     from scoring.data.lake import export_lake
 
     settings = Settings()
-    target = out or settings.path(Path("var/lake"))
+    target = out or settings.lake_path
     with connect(settings.warehouse_path, read_only=True) as con:
         written = export_lake(con, target, buckets=buckets)
     rows = sum(e.rows for e in written)

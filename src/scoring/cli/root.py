@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from typer.core import TyperGroup
 
-from scoring.cli import data, demo, features, models, monitor, serve, store
+from scoring.cli import data, demo, features, models, monitor, score, serve, store
 from scoring.cli.output import fail
 from scoring.errors import ScoringError
 
@@ -55,7 +55,15 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at I
 
 
 # `scoring --help` lists the commands in this order, then the named groups
-for group in (data.commands, features.commands, models.commands, serve.commands, monitor.commands, demo.commands):
+for group in (
+    data.commands,
+    features.commands,
+    score.commands,
+    models.commands,
+    serve.commands,
+    monitor.commands,
+    demo.commands,
+):
     app.add_typer(group)
 app.add_typer(store.keys_app, name="keys")
 app.add_typer(store.consents_app, name="consents")

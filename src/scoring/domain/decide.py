@@ -126,7 +126,7 @@ def pre_credit_result(
         amount_estimate=float(estimate[0]),
         default_probability=float(d_prob[0]),
         grade=evaluation.grade,
-        features={name: _number(values.get(name)) for name in policy.features},
+        features={name: number(values.get(name)) for name in policy.features},
     )
     return PreCreditResult(
         evaluation=evaluation,
@@ -141,7 +141,8 @@ def pre_credit_result(
     )
 
 
-def _number(v: Any) -> float | None:
+def number(v: Any) -> float | None:
+    """A feature value as the policy reads it: a number, or None (missing, or a category)."""
     if v is None:
         return None
     try:

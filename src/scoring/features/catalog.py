@@ -16,10 +16,11 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlglot import exp
 
 from scoring.data import schema
 from scoring.errors import ScoringError
-from scoring.features.sql import Kind, SnippetError, columns_of, parse_snippet
+from scoring.features.sql import Kind, SnippetError, columns_of, parse_snippet, parse_tree
 
 
 class CatalogError(ScoringError, ValueError):
@@ -246,6 +247,20 @@ class Catalog(BaseModel):
     def by_name(self) -> dict[str, Feature]:
         # serving looks up every input's label per decision: a scan of 120 features cost 0.8 ms
         return {f.name: f for f in self.features}
+
+    @cached_property
+    def snippet_trees(self) -> dict[tuple[str, str], exp.Expr]:
+        """Every feature's filter and expression parsed (checked when the catalog loaded), by (name, field)."""
+        return {
+            (f.name, field): parse_tree(text)
+            for f in self.features
+            for field, text in (("filter", f.filter), ("expression", f.expression))
+            if text is not None
+        }
+
+    def snippet(self, name: str, field: Literal["filter", "expression"]) -> exp.Expr:
+        """The parsed ``filter`` or ``expression`` of feature ``name`` (shared: copy it to change it)."""
+        return self.snippet_trees[(name, field)]
 
     def categories_of(self, names: list[str]) -> dict[str, list[str]]:
         """The category lists of the categorical features among ``names`` (what ``encode_matrix`` takes)."""

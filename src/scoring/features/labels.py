@@ -17,6 +17,7 @@ import pandas as pd
 
 from scoring.data.ingest import extract_date_of
 from scoring.errors import ScoringError
+from scoring.features.sql import Engine, translate
 
 LABEL_MONTHS = 12
 
@@ -62,7 +63,7 @@ def adverse_event_sql(start: str, end: str) -> str:
             SELECT uscc, period, filed_date, arrears_days,
                    lag(arrears_days) OVER (PARTITION BY uscc ORDER BY period) AS prev_days,
                    lag(period) OVER (PARTITION BY uscc ORDER BY period) AS prev_period
-            FROM tax_monthly)
+            FROM tax_monthly) episodes
             WHERE arrears_days > 90
               -- the first month of an episode: the month before was not past 90 days, or was not filed
               AND (prev_days IS NULL OR prev_days <= 90 OR prev_period < period - INTERVAL 1 MONTH)
@@ -82,23 +83,36 @@ def build_labels(con: duckdb.DuckDBPyConnection, *, as_of: dt.date, months: int 
 
 def labels_sql(con: duckdb.DuckDBPyConnection, *, as_of: dt.date, months: int = LABEL_MONTHS) -> str:
     """The query behind ``build_labels`` (unordered), for joining in the warehouse."""
+    return labels_statement(as_of=as_of, months=months, extract=extract_date_of(con))
+
+
+def labels_statement(*, as_of: dt.date, months: int, extract: dt.date, engine: Engine = "duckdb") -> str:
+    """The labels at ``as_of`` as ``engine``'s SQL, given the data's extraction date (checked first).
+
+    The first event's kind is the kind first in name order among the events of the first date, so
+    that two events on one day give the same label on every engine."""
     end = window_end(as_of, months)
-    extract = extract_date_of(con)
     if end > extract:
         raise LabelWindowError(
             f"the {months}-month outcome window from {as_of} ends {end}, after the data ends ({extract})"
         )
     a, e = f"DATE '{as_of}'", f"DATE '{end}'"
-    return f"""
+    return translate(
+        f"""
         WITH events AS ({adverse_event_sql(a, e)}),
-        first AS (SELECT uscc, arg_min(kind, event_date) AS first_event_kind FROM events GROUP BY uscc)
+        first_dates AS (SELECT uscc, min(event_date) AS first_date FROM events GROUP BY uscc),
+        first_kinds AS (
+            SELECT v.uscc, min(v.kind) AS first_event_kind FROM events v
+            JOIN first_dates f ON f.uscc = v.uscc AND f.first_date = v.event_date GROUP BY v.uscc)
         SELECT p.uscc, {a} AS as_of,
                CAST(f.uscc IS NOT NULL AS INTEGER) AS adverse, f.first_event_kind,
                CASE WHEN p.deregistered_date IS NULL OR p.deregistered_date >= {e} THEN {months}
                     ELSE date_diff('month', {a}, date_trunc('month', p.deregistered_date)) END AS exposure_months
-        FROM enterprises p LEFT JOIN first f ON f.uscc = p.uscc
+        FROM enterprises p LEFT JOIN first_kinds f ON f.uscc = p.uscc
         WHERE p.registered_date < {a} AND (p.deregistered_date IS NULL OR p.deregistered_date >= {a})
-        """
+        """,
+        engine,
+    )
 
 
 def oracle_probability(
@@ -154,14 +168,25 @@ def build_loan_labels(
     Loans deleted after an objection (异议) are left out. Raises LabelWindowError when a window
     reaches past the warehouse's extraction date.
     """
-    extract = extract_date_of(con)
+    return con.execute(
+        loan_labels_statement(
+            start_from=start_from, start_before=start_before, months=months, extract=extract_date_of(con)
+        )
+        + " ORDER BY start_date, loan_id"
+    ).df()
+
+
+def loan_labels_statement(
+    *, start_from: dt.date, start_before: dt.date, months: int, extract: dt.date, engine: Engine = "duckdb"
+) -> str:
+    """The loan labels of ``build_loan_labels`` (unordered) as ``engine``'s SQL, the windows checked first."""
     last_end = window_end(start_before - dt.timedelta(days=1), months)
     if last_end > extract:
         raise LabelWindowError(
             f"loans started up to {start_before} have {months}-month outcome windows ending {last_end}, "
             f"after the data ends ({extract})"
         )
-    return con.execute(
+    return translate(
         f"""
         SELECT loan_id, uscc, bank_id, start_date, CAST(date_trunc('month', start_date) AS DATE) AS as_of,
                amount, term_months,
@@ -173,6 +198,6 @@ def build_loan_labels(
         FROM loans
         WHERE start_date >= DATE '{start_from}' AND start_date < DATE '{start_before}'
           AND loan_id NOT IN (SELECT record_id FROM objections WHERE record_table = 'loans' AND result = '删除')
-        ORDER BY start_date, loan_id
-        """
-    ).df()
+        """,
+        engine,
+    )

@@ -14,8 +14,8 @@ import duckdb
 import pandas as pd
 
 from scoring.data import schema
-from scoring.features.build import repaired_sql
 from scoring.features.catalog import Catalog
+from scoring.features.plan import repaired_sql
 
 # what to show of each event record: its date and a short description
 _DESCRIBE = {

@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,14 +157,26 @@ def start_cluster(
     return cluster
 
 
-def session(master: str, *, app: str = "scoring", executor_memory: str = "768m", driver_memory: str = "1g") -> Any:
+def session(
+    master: str,
+    *,
+    app: str = "scoring",
+    executor_memory: str = "768m",
+    driver_memory: str = "1g",
+    shuffle_partitions: int = 16,
+) -> Any:
     """A SparkSession on ``master`` (a ``spark://`` URL, or ``local[N]``), quiet and with its UI off.
 
     The session's dates are in UTC and ANSI mode is on, so a cast that would lose a value fails
-    instead of giving NULL, as it does in DuckDB.
+    instead of giving NULL, as it does in DuckDB. ``shuffle_partitions`` (Spark's default is 200)
+    suits the few cores of one machine; a province's cluster sets about three per core.
     """
     spark_home()
     from pyspark.sql import SparkSession
+
+    # the executors' Python workers run this Python (its packages, the project among them): a worker
+    # started by a standalone Spark worker reads PYSPARK_PYTHON, not the session's spark.pyspark.python
+    os.environ["PYSPARK_PYTHON"] = sys.executable
 
     spark = (
         SparkSession.builder.master(master)
@@ -173,9 +187,30 @@ def session(master: str, *, app: str = "scoring", executor_memory: str = "768m",
         .config("spark.executor.memory", executor_memory)
         .config("spark.ui.enabled", "false")
         .config("spark.pyspark.python", sys.executable)  # workers run this Python for Arrow batches
+        .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "true")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+@contextmanager
+def spark_on(master: str, workdir: Path, *, workers: int = 2, memory: str = "1g") -> Iterator[Any]:
+    """A session on ``master``: ``standalone`` starts a master and ``workers`` workers on 127.0.0.1 for
+    the session's life (scratch in ``workdir``); a ``spark://`` URL or ``local[N]`` is used as it is."""
+    if master != "standalone":
+        spark = session(master)
+        try:
+            yield spark
+        finally:
+            spark.stop()
+        return
+    with start_cluster(workdir, workers=workers, cores=1, memory=memory) as cluster:
+        spark = session(cluster.master_url)
+        try:
+            yield spark
+        finally:
+            spark.stop()

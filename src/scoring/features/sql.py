@@ -13,7 +13,10 @@ mechanical transpile:
   boundary count from years and months;
 - ``arg_max(x, d)``, the value of ``x`` on the latest ``d``, skips rows where ``x`` is NULL, as
   DuckDB does; Spark's ``max_by`` would return the NULL, so Spark gets ``max_by`` over the rows
-  whose ``x`` is not NULL.
+  whose ``x`` is not NULL (and ``arg_min`` the same way); two rows on the latest date give the
+  greater ``x`` on both engines (each would otherwise take whichever row it met first);
+- a division by zero is ``inf`` in DuckDB and an error in Spark's ANSI mode, so a snippet may
+  divide only by ``nullif(x, 0)`` or by a number other than zero, and both engines give NULL.
 
 SQLGlot is the library made for this (a parser and printer for both dialects); what is written
 here is only the allow-list and the two engine-specific meanings it cannot know.
@@ -38,7 +41,18 @@ _LOGIC = (exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Between)
 _COMPARE = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg)
 _SCALAR = (exp.Case, exp.If, exp.Nullif, exp.Coalesce, exp.Abs, exp.Least, exp.Greatest, exp.DateDiff)
-_AGGREGATE = (exp.Sum, exp.Avg, exp.Count, exp.Max, exp.Min, exp.StddevSamp, exp.ArgMax, exp.Star, exp.Distinct)
+_AGGREGATE = (
+    exp.Sum,
+    exp.Avg,
+    exp.Count,
+    exp.Max,
+    exp.Min,
+    exp.StddevSamp,
+    exp.ArgMax,
+    exp.ArgMin,
+    exp.Star,
+    exp.Distinct,
+)
 ALLOWED: dict[Kind, tuple[type[exp.Expr], ...]] = {
     "filter": (*_VALUES, *_LOGIC, *_COMPARE, *_ARITHMETIC, *_SCALAR),
     "expression": (*_VALUES, *_LOGIC, *_COMPARE, *_ARITHMETIC, *_SCALAR, *_AGGREGATE),
@@ -80,7 +94,26 @@ def parse_snippet(text: str, *, kind: Kind, names: set[str]) -> exp.Expr:
             raise SnippetError(f"an aggregate inside an aggregate is not allowed ({text!r})")
         if isinstance(node, exp.Column) and node.table:
             raise SnippetError(f"column {node.sql()!r}: name a column without its table ({text!r})")
+        if isinstance(node, exp.Div) and not _safe_denominator(node.expression):
+            raise SnippetError(
+                f"divide by nullif(x, 0) or by a number other than 0, not by {node.expression.sql()!r}: "
+                f"a zero denominator is inf in DuckDB and an error in Spark ({text!r})"
+            )
     return tree
+
+
+def _safe_denominator(node: exp.Expr) -> bool:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Nullif):
+        zero = node.expression
+        return isinstance(zero, exp.Literal) and not zero.is_string and float(zero.this) == 0
+    return isinstance(node, exp.Literal) and not node.is_string and float(node.this) != 0
+
+
+def parse_tree(text: str) -> exp.Expr:
+    """A snippet already checked by :func:`parse_snippet`, parsed again (DuckDB's SQL)."""
+    return sqlglot.parse_one(text, dialect="duckdb")
 
 
 def columns_of(tree: exp.Expr) -> set[str]:
@@ -96,17 +129,43 @@ def _month_boundaries_spark(node: exp.DateDiff) -> exp.Expr:
     return exp.Paren(this=exp.Add(this=exp.Mul(this=years, expression=exp.Literal.number(12)), expression=months))
 
 
-def _latest_not_null_spark(node: exp.ArgMax) -> exp.Expr:
+def _by_value(node: exp.ArgMax | exp.ArgMin, engine: Engine) -> exp.Expr:
+    """``arg_max(x, d)``: ``x`` of the latest ``d`` whose ``x`` is not NULL, and of two rows on that
+    date the greater ``x`` (``arg_min``: earliest, lesser), ordered by the pair (d, x) on both engines.
+    DuckDB's arg_max skips a row whose x is NULL; Spark's max_by does not, so Spark orders by a pair
+    that is NULL where x is."""
     value, order = node.this, node.expression
-    known = exp.Not(this=exp.Is(this=exp.Paren(this=value.copy()), expression=exp.Null()))
-    return exp.ArgMax(this=value.copy(), expression=exp.Case(ifs=[exp.If(this=known, true=order.copy())]))
+    if engine == "spark":
+        known = exp.Not(this=exp.Is(this=exp.Paren(this=value.copy()), expression=exp.Null()))
+        pair = exp.Anonymous(this="struct", expressions=[order.copy(), value.copy()])
+        key: exp.Expr = exp.Case(ifs=[exp.If(this=known, true=pair)])
+    else:
+        key = exp.Anonymous(this="row", expressions=[order.copy(), value.copy()])
+    return type(node)(this=value.copy(), expression=key)
+
+
+def meaning(tree: exp.Expr, engine: Engine) -> exp.Expr:
+    """``tree`` (DuckDB's SQL) with the constructs whose meaning the catalog fixes, or whose meaning
+    differs between the engines, written to mean the same on ``engine``; inner constructs first, so
+    an outer one is built of their meaning."""
+    if engine == "spark":
+        tree = tree.transform(lambda n: _month_boundaries_spark(n) if isinstance(n, exp.DateDiff) else n)
+    return tree.transform(lambda n: _by_value(n, engine) if isinstance(n, exp.ArgMax | exp.ArgMin) else n)
 
 
 def render(tree: exp.Expr, engine: Engine, *, as_of: str) -> str:
     """The snippet as ``engine``'s SQL, ``AS_OF`` replaced by the SQL expression ``as_of``."""
     marker = exp.column("__as_of__")
     tree = tree.transform(lambda n: marker.copy() if isinstance(n, exp.Column) and n.name == AS_OF else n)
-    if engine == "spark":  # inner constructs first, so an outer one is built of their Spark meaning
-        tree = tree.transform(lambda n: _month_boundaries_spark(n) if isinstance(n, exp.DateDiff) else n)
-        tree = tree.transform(lambda n: _latest_not_null_spark(n) if isinstance(n, exp.ArgMax) else n)
-    return tree.sql(dialect=engine).replace("__as_of__", f"({as_of})")
+    return meaning(tree, engine).sql(dialect=engine).replace("__as_of__", f"({as_of})")
+
+
+def translate(text: str, engine: Engine) -> str:
+    """A statement or expression written in DuckDB's SQL, as ``engine``'s SQL meaning the same.
+
+    For the fixed SQL of the project (the labels, the plan's own expressions), not for catalog
+    snippets, which :func:`parse_snippet` checks first. DuckDB's text is returned as it is.
+    """
+    if engine == "duckdb":
+        return text
+    return meaning(sqlglot.parse_one(text, dialect="duckdb"), engine).sql(dialect="spark")

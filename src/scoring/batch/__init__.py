@@ -1,0 +1,1 @@
+"""Batch scoring: every enterprise of a snapshot graded by the champions, on DuckDB or on Spark."""
