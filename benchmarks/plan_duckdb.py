@@ -17,7 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import REPO, run, write_section
+from common import REPO, publish, run
 
 SECTION = "## Features: the DuckDB build before and after the engine-neutral plan"
 
@@ -79,10 +79,7 @@ def main() -> None:
             f"| {months} | {b[0][2]:,} | {mb:.2f} s | {ma:.2f} s | {ma / mb:.2f} | "
             f"{max(r[1] for r in b):.2f} GiB | {max(r[1] for r in a):.2f} GiB |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        write_section(SECTION, text)
+    publish(SECTION, lines, write=args.write)
 
 
 if __name__ == "__main__":

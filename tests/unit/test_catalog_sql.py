@@ -107,13 +107,16 @@ def test_the_month_difference_means_month_boundaries_on_both_engines() -> None:
 def test_the_latest_value_skips_null_values_on_both_engines() -> None:
     tree = parse_snippet("arg_max(rating, rated_date)", kind="expression", names={"rating", "rated_date"})
     spark = render(tree, "spark", as_of="DATE '2025-01-01'")
-    # Spark's max_by would take the NULL of the latest row: the rendering orders only rows with a value
-    assert spark.upper().startswith("MAX_BY(RATING, CASE WHEN NOT") and "IS NULL THEN RATED_DATE" in spark.upper()
+    # Spark's max_by would take the NULL of the latest row: the rendering orders only rows with a value,
+    # by the date and then the value (so that two rows of one date give the greater on both engines)
+    assert spark.upper() == "MAX_BY(RATING, CASE WHEN NOT (RATING) IS NULL THEN STRUCT(RATED_DATE, RATING) END)"
     duck = render(tree, "duckdb", as_of="DATE '2025-01-01'")
-    rows = "VALUES ('B', DATE '2024-01-01'), (NULL, DATE '2024-06-01')"
     con = duckdb.connect()
-    assert con.execute(f"SELECT {duck} FROM ({rows}) t(rating, rated_date)").fetchone() == ("B",)
-    assert con.execute(f"SELECT {spark} FROM ({rows}) t(rating, rated_date)").fetchone() == ("B",)
+    for rows, latest in [
+        ("VALUES ('B', DATE '2024-01-01'), (NULL, DATE '2024-06-01')", "B"),
+        ("VALUES ('B', DATE '2024-01-01'), ('A', DATE '2024-01-01'), ('C', DATE '2023-01-01')", "B"),
+    ]:
+        assert con.execute(f"SELECT {duck} FROM ({rows}) t(rating, rated_date)").fetchone() == (latest,)
 
 
 def test_the_as_of_date_is_put_in_as_an_expression() -> None:

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scoring.batch.stored import record_build
 from scoring.domain.batch import SCORES_TABLE, grade_frame
 from scoring.domain.models import LoadedModel, ModelSet
 from scoring.domain.scorer import AmountConfig, AmountScorer, Scorer, ScorerConfig
@@ -54,9 +55,10 @@ def _graded(models: ModelSet, catalog: Catalog, frame: pd.DataFrame) -> pd.DataF
     return pd.concat(parts, ignore_index=True)
 
 
-def _store(con: duckdb.DuckDBPyConnection, graded: pd.DataFrame, as_of: dt.date) -> None:
+def _store(con: duckdb.DuckDBPyConnection, graded: pd.DataFrame, as_of: dt.date, version: str) -> None:
     """The rows into ``scores``, replacing the date's; the table is made anew when its columns changed
-    (another champion, another catalog): the rows of other dates were graded by other models."""
+    (another champion, another catalog): the rows of other dates were graded by other models.
+    ``score_builds`` says which model graded which build of the snapshot (see stored.py)."""
     con.register("graded", graded)
     try:
         present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -67,6 +69,7 @@ def _store(con: duckdb.DuckDBPyConnection, graded: pd.DataFrame, as_of: dt.date)
         con.execute(f"CREATE TABLE IF NOT EXISTS {SCORES_TABLE} AS SELECT * FROM graded LIMIT 0")
         con.execute(f"DELETE FROM {SCORES_TABLE} WHERE as_of = ?", [as_of])
         con.execute(f"INSERT INTO {SCORES_TABLE} SELECT * FROM graded")
+        record_build(con, as_of=as_of, version=version)
     finally:
         con.unregister("graded")
 
@@ -80,7 +83,7 @@ def score_on_duckdb(settings: Settings, catalog: Catalog, *, as_of: dt.date, out
     with connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con:
         frame = load_snapshot(con, catalog, as_of=as_of)
         graded = _graded(models, catalog, frame)
-        _store(con, graded, as_of)
+        _store(con, graded, as_of, models.evaluation.version)
     target = out / SCORES_TABLE / f"as_of={as_of}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)

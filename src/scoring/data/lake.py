@@ -3,7 +3,7 @@
 ``scoring export`` writes one folder per table of the data contract, each split into buckets of
 enterprises (``bucket=<k>/``, k = a hash of the USCC modulo the bucket count), rows sorted by USCC
 within a file, so that an engine reading one enterprise's records, or joining two tables on the
-USCC, reads matching buckets. Tables without a USCC (the generator's regimes) are one folder of
+USCC, reads matching buckets. Tables without a USCC (the generator's regimes), and empty tables, are one folder of
 one file. ``_lake.json`` says what was written: the tables, their rows, the buckets, the
 warehouse's extraction date and data fingerprint, so a build on the lake can say which data it used.
 
@@ -62,17 +62,18 @@ def export_lake(con: duckdb.DuckDBPyConnection, out: Path, *, buckets: int = BUC
         if target.exists():
             shutil.rmtree(target)
         columns = ", ".join(c.name for c in table.columns)
+        rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        count = int(rows[0]) if rows else 0
         bucketed = "uscc" in table.column_names
-        if bucketed:
+        if bucketed and count:
             con.execute(
                 f"COPY (SELECT {columns}, CAST(hash(uscc) % {buckets} AS INTEGER) AS bucket FROM {name} "
                 f"ORDER BY uscc) TO '{target}' (FORMAT parquet, PARTITION_BY (bucket), COMPRESSION zstd)"
             )
-        else:
+        else:  # a table without a USCC, or an empty one: one file (an empty folder would have no schema)
             target.mkdir()
             con.execute(f"COPY (SELECT {columns} FROM {name}) TO '{target / 'data_0.parquet'}' (FORMAT parquet)")
-        rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-        written.append(Exported(table=name, rows=int(rows[0]) if rows else 0, bucketed=bucketed))
+        written.append(Exported(table=name, rows=count, bucketed=bucketed and count > 0))
     manifest = {
         "format": 1,
         "buckets": buckets,

@@ -126,9 +126,14 @@ def compute(
     order = [g.grade for g in sorted(scorer.config.grades, key=lambda g: -g.min_score)]
     read = _read(settings, champion, as_of=as_of, reference=reference, segments=segments, limit=max_reference_rows)
     ref_frame, cur_frame, kept = read.reference, read.current, read.segments
-    for frame in (ref_frame, cur_frame):
-        decided = scorer.decide(scorer.matrix(frame))
-        frame["score"], frame["grade"] = decided["score"].to_numpy(), decided["grade"].to_numpy()
+    decided = scorer.decide(scorer.matrix(ref_frame))
+    ref_frame["score"], ref_frame["grade"] = decided["score"].to_numpy(), decided["grade"].to_numpy()
+    if read.stored is not None and len(read.stored) == len(cur_frame):  # graded by `scoring score`
+        graded = cur_frame[["uscc"]].merge(read.stored, on="uscc", how="left")
+        cur_frame["score"], cur_frame["grade"] = graded["score"].to_numpy(), graded["grade"].to_numpy()
+    else:
+        decided = scorer.decide(scorer.matrix(cur_frame))
+        cur_frame["score"], cur_frame["grade"] = decided["score"].to_numpy(), decided["grade"].to_numpy()
 
     score_psi = psi(ref_frame["score"], cur_frame["score"], bins=limits.bins, epsilon=limits.epsilon)
     score_shift, score_shift_z = mean_shift(ref_frame["score"], cur_frame["score"])
@@ -217,6 +222,7 @@ class _Populations:
     n_total: int  # enterprise-snapshots at the reference dates
     comparable: dict[str, np.ndarray]  # feature -> the reference rows whose window of it was complete
     same_catalog: bool  # the catalog is the one the champion was trained on
+    stored: pd.DataFrame | None = None  # the grades `scoring score` stored at as_of, when current
 
 
 def _read(
@@ -230,6 +236,7 @@ def _read(
 ) -> _Populations:
     """The champion's features and the segments at the reference dates and at ``as_of``, building the
     snapshots that are missing or stale; the reference is a sample of enterprises above ``limit`` rows."""
+    from scoring.batch.stored import current_grades
     from scoring.data.ingest import IngestError, connect, data_fingerprint, extract_date_of
     from scoring.features.build import SNAPSHOT_TABLE, ensure_snapshots, source_starts
     from scoring.features.catalog import catalog_hash, load_catalog
@@ -261,6 +268,7 @@ def _read(
             sample = limit / n_total if n_total > limit else None
             ref_frame = _load(con, columns, reference, sample=sample)
             cur_frame = _load(con, columns, [as_of])
+            graded = current_grades(con, version=champion.version, as_of=as_of)
             matches = champion.lineage.get("data_fingerprint") == data_fingerprint(con)
             starts = source_starts(con, catalog, as_of_dates=[*reference, as_of])
     except IngestError as exc:
@@ -279,6 +287,7 @@ def _read(
         n_total=n_total,
         comparable=_comparable(catalog, starts, ref_frame, features, reference=reference, as_of=as_of),
         same_catalog=champion.lineage.get("catalog_hash") in (None, catalog_hash(settings.catalog_path)),
+        stored=graded,
     )
 
 

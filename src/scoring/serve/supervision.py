@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from scoring.batch.stored import current_grades
 from scoring.domain.models import LoadedModel
 from scoring.domain.policy import SupervisionPolicy
 from scoring.domain.scorer import Scorer
@@ -222,6 +223,26 @@ class Population:
         return sorted(out, key=lambda a: (order[a.kind], a.score, a.uscc))
 
 
+def _graded(con: duckdb.DuckDBPyConnection, model: LoadedModel, as_of: dt.date) -> pd.DataFrame:
+    """The population at ``as_of`` with its grades: those `scoring score` stored when they are current
+    (the served version, the stored snapshot), else graded here."""
+    scorer = model.scorer
+    assert isinstance(scorer, Scorer)
+    stored = current_grades(con, version=model.version, as_of=as_of)
+    if stored is None:
+        return grade_snapshot(con, scorer, as_of=as_of)
+    log.info("supervision reads the grades stored by `scoring score` at %s", as_of)
+    who = con.execute(
+        f"SELECT s.as_of, s.uscc, e.name, e.industry, e.division FROM {SNAPSHOT_TABLE} s "
+        "JOIN enterprises e ON e.uscc = s.uscc WHERE s.as_of = ? ORDER BY s.uscc",
+        [as_of],
+    ).df()
+    who["as_of"] = [d.date() if hasattr(d, "date") else d for d in who["as_of"]]
+    out = who.merge(stored, on="uscc", how="inner")
+    out["score"] = out["score"].astype(int)
+    return out[["as_of", "uscc", "name", "industry", "division", *_DECIDED]]
+
+
 def build_population(
     warehouse: Path,
     model: LoadedModel,
@@ -231,15 +252,13 @@ def build_population(
     not_counted: set[str],
 ) -> Population:
     """Grade every enterprise at ``as_of`` and at the stored snapshot before it, and gather the penalties."""
-    scorer = model.scorer
-    assert isinstance(scorer, Scorer)
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        current = grade_snapshot(con, scorer, as_of=as_of)
+        current = _graded(con, model, as_of)
         earlier = [d for d in snapshot_dates(con) if d < as_of]
         previous_as_of = earlier[-1] if earlier else None
         if previous_as_of is not None:
-            before = grade_snapshot(con, scorer, as_of=previous_as_of)[["uscc", "score", "grade"]]
+            before = _graded(con, model, previous_as_of)[["uscc", "score", "grade"]]
             current = current.merge(
                 before.rename(columns={"score": "previous_score", "grade": "previous_grade"}), on="uscc", how="left"
             )
