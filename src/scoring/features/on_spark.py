@@ -16,6 +16,8 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from scoring.data.lake import read_manifest
 from scoring.features.catalog import Catalog
 from scoring.features.labels import LABEL_MONTHS, labels_statement, loan_labels_statement
@@ -89,7 +91,8 @@ def spark_labels(
     spark: Any, *, lake: Path, out: Path, as_of_dates: list[dt.date], months: int = LABEL_MONTHS
 ) -> dict[str, int]:
     """The credit evaluation's labels at each of ``as_of_dates`` and the 信易贷 loan labels of the loans
-    started in the months of those dates, from the lake into ``out``; the rows written of each.
+    started in the months of those dates whose outcome windows are complete, from the lake into
+    ``out``; the rows written of each.
 
     A date whose outcome window reaches past the data's extraction date is an error (LabelWindowError),
     as on DuckDB."""
@@ -98,14 +101,18 @@ def spark_labels(
     dates = sorted(set(as_of_dates))
     frames = [spark.sql(labels_statement(as_of=d, months=months, extract=extract, engine="spark")) for d in dates]
     _write(reduce(lambda a, b: a.unionByName(b), frames), out / LABELS, "as_of")
+    # the loans started in the months of the dates, up to the last start whose window is complete
     first = dates[0].replace(day=1)
     last = dates[-1].replace(day=1)
-    before = dt.date(last.year + last.month // 12, last.month % 12 + 1, 1)
-    loans = spark.sql(
-        loan_labels_statement(start_from=first, start_before=before, months=months, extract=extract, engine="spark")
-    )
-    _write(loans, out / LOAN_LABELS, None)
+    after_last = dt.date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    complete = (pd.Timestamp(extract) - pd.DateOffset(months=months)).date() + dt.timedelta(days=1)
+    before = min(after_last, complete)
+    if before > first:
+        loans = spark.sql(
+            loan_labels_statement(start_from=first, start_before=before, months=months, extract=extract, engine="spark")
+        )
+        _write(loans, out / LOAN_LABELS, None)
     return {
         LABELS: _count(spark, out / LABELS, dates),
-        LOAN_LABELS: spark.read.parquet(str(out / LOAN_LABELS)).count(),
+        LOAN_LABELS: spark.read.parquet(str(out / LOAN_LABELS)).count() if before > first else 0,
     }

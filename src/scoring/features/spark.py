@@ -186,6 +186,7 @@ def session(
         .config("spark.driver.memory", driver_memory)
         .config("spark.executor.memory", executor_memory)
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # our commands show their own progress
         .config("spark.pyspark.python", sys.executable)  # workers run this Python for Arrow batches
         .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
         .config("spark.sql.session.timeZone", "UTC")
