@@ -79,3 +79,18 @@ def test_supervision_reads_the_stored_grades_while_they_are_current(home) -> Non
         store_snapshot(con, catalog, as_of=as_of)
     again = build_population(home.warehouse_path, models.evaluation, policy, as_of=as_of, not_counted=set())
     assert again.frame.set_index("uscc").loc[uscc, "grade"] == graded_here.frame.set_index("uscc").loc[uscc, "grade"]
+
+
+def test_grading_processes_give_the_rows_of_one(home, monkeypatch) -> None:
+    """Two grading processes (each rebuilding the champions from their model strings) give exactly the
+    rows that grading in this process gives, in the same order."""
+    import scoring.batch.run as batch_run
+
+    catalog = load_catalog(home.catalog_path)
+    models = champions(home)
+    with connect(home.warehouse_path) as con:
+        frame = load_snapshot(con, catalog, as_of=extract_date_of(con)).iloc[:1500]
+    monkeypatch.setattr(batch_run, "CHUNK", 400)  # four chunks over two processes
+    alone = batch_run._graded(models, catalog, frame, workers=1)
+    pooled = batch_run._graded(models, catalog, frame, workers=2)
+    pd.testing.assert_frame_equal(pooled, alone, check_exact=True)

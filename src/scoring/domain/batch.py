@@ -11,6 +11,7 @@ decision with the default model's points.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 from scoring.domain.decide import TOP_REASONS, clean, number
 from scoring.domain.models import ModelSet
 from scoring.domain.policy import decide_limit
-from scoring.domain.reasons import reasons_from
+from scoring.domain.reasons import ranked_reasons
 from scoring.domain.scorer import AmountScorer, Scorer
 from scoring.features.catalog import Catalog
 
@@ -29,12 +30,48 @@ DEFAULT_SHAP = "default_shap__"  # the 信易贷 default model's points
 AMOUNT_SHAP = "amount_shap__"  # the amount model's contribution to the log amount
 
 
+class _Row(Mapping[str, Any]):
+    """One row's feature values as a served decision reads them (``clean``ed), read when asked:
+    a reason reads a handful of the 130-odd columns, and making every row's dict took a fifth of a
+    batch's Python time."""
+
+    __slots__ = ("_columns", "_i")
+
+    def __init__(self, columns: dict[str, np.ndarray], i: int) -> None:
+        self._columns, self._i = columns, i
+
+    def __getitem__(self, name: str) -> Any:
+        return clean(self._columns[name][self._i])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
+def _rows(frame: pd.DataFrame) -> list[_Row]:
+    """Each row as a mapping; numbers and booleans as NumPy columns, other columns as Python objects
+    (a date stays a date, as ``to_dict`` gives it)."""
+    columns = {
+        str(c): frame[c].to_numpy() if frame[c].dtype.kind in "fiub" else frame[c].to_numpy(dtype=object)
+        for c in frame.columns
+    }
+    return [_Row(columns, i) for i in range(len(frame))]
+
+
 def _reasons(
-    points: np.ndarray, names: list[str], catalog: Catalog, rows: list[dict[str, Any]], **kw: Any
+    points: np.ndarray, names: list[str], catalog: Catalog, rows: list[_Row], *, top: int, **kw: Any
 ) -> list[str]:
+    """Each row's reason texts as JSON. The ranking is ``reasons_from``'s for every row at once: a
+    stable sort by descending absolute points, so ties keep the model's feature order as there."""
+    order = np.argsort(-np.abs(points), axis=1, kind="stable")[:, :top]
     return [
         json.dumps(
-            [r.text_zh for r in reasons_from(dict(zip(names, map(float, points[i]), strict=True)), catalog, row, **kw)],
+            [
+                r.text_zh
+                for r in ranked_reasons([(names[j], float(points[i, j])) for j in order[i]], catalog, row, **kw)
+            ],
             ensure_ascii=False,
         )
         for i, row in enumerate(rows)
@@ -45,7 +82,7 @@ def grade_frame(models: ModelSet, catalog: Catalog, frame: pd.DataFrame, *, top:
     """The decisions of every row of ``frame`` (a snapshot's rows: uscc, as_of and the features)."""
     scorer = models.evaluation_scorer
     names = scorer.config.features
-    rows = [{k: clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
+    rows = _rows(frame)
     prob, score, model_grade, grade, points, base = scorer.explained(scorer.matrix(frame))
     out = pd.DataFrame(
         {
@@ -71,7 +108,7 @@ def _pre_credit(
     models: ModelSet,
     catalog: Catalog,
     frame: pd.DataFrame,
-    rows: list[dict[str, Any]],
+    rows: list[_Row],
     grade: np.ndarray,
     out: pd.DataFrame,
     *,

@@ -8,6 +8,7 @@ points plus every feature's points add up to the score.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def render(feature: Feature, values: dict[str, Any]) -> str:
+def render(feature: Feature, values: Mapping[str, Any]) -> str:
     """The feature's reason text with the enterprise's values filled in."""
     value = values.get(feature.name)
     if _missing(value):
@@ -51,7 +52,7 @@ def render(feature: Feature, values: dict[str, Any]) -> str:
 def reasons_from(
     points: dict[str, float],
     catalog: Catalog,
-    values: dict[str, Any],
+    values: Mapping[str, Any],
     *,
     top: int = 5,
     effect_zh: tuple[str, str] = ("降低评分", "提高评分"),
@@ -67,7 +68,19 @@ def reasons_from(
         effect_zh: the words for a negative and a positive contribution.
         amounts: say how many points, as "（降低评分12分）"; else only the direction.
     """
-    ranked = sorted(points.items(), key=lambda kv: -abs(kv[1]))[:top]
+    ranked = sorted(points.items(), key=lambda kv: -abs(kv[1]))[:top]  # stable: ties keep model order
+    return ranked_reasons(ranked, catalog, values, effect_zh=effect_zh, amounts=amounts)
+
+
+def ranked_reasons(
+    ranked: Iterable[tuple[str, float]],
+    catalog: Catalog,
+    values: Mapping[str, Any],
+    *,
+    effect_zh: tuple[str, str] = ("降低评分", "提高评分"),
+    amounts: bool = True,
+) -> list[Reason]:
+    """The reasons of features already ranked (name, points), rendered with the enterprise's values."""
     reasons = []
     for name, pts in ranked:
         feature = catalog.feature(name)

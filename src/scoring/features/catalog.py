@@ -10,7 +10,7 @@ import hashlib
 import re
 import string
 from enum import StrEnum
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -156,11 +156,13 @@ class Feature(BaseModel):
         return (self.window_months or 0) + self.offset_months if self.window_months else 0
 
     def template_names(self, template: str | None = None) -> set[str]:
-        names = set()
-        for _, field, _, _ in string.Formatter().parse(template or self.reason_template):
-            if field:
-                names.add(re.split(r"[.\[]", field)[0])
-        return names
+        return set(_template_fields(template or self.reason_template))
+
+
+@cache  # a batch renders millions of reasons from a few hundred templates
+def _template_fields(template: str) -> frozenset[str]:
+    """The names a reason template's fields read (``{a}``, ``{a:.0f}``, ``{a[0]}`` all read ``a``)."""
+    return frozenset(re.split(r"[.\[]", field)[0] for _, field, _, _ in string.Formatter().parse(template) if field)
 
 
 class Catalog(BaseModel):

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from scoring.data.lake import read_manifest
+from scoring.features.build import ROWS_PER_PASS
 from scoring.features.catalog import Catalog
 from scoring.features.labels import LABEL_MONTHS, labels_statement, loan_labels_statement
 from scoring.features.plan import feature_sql
@@ -27,8 +28,8 @@ SNAPSHOTS = "feature_snapshots"
 LABELS = "labels"
 LOAN_LABELS = "loan_labels"
 BUILDS = "_builds.json"
-# enterprise-snapshots per Spark job, as on DuckDB: a job joins every record to each of its dates
-ROWS_PER_JOB = 2_000_000
+# enterprise-snapshots per Spark job, as per SQL pass on DuckDB: a job joins every record to each of its dates
+ROWS_PER_JOB = ROWS_PER_PASS
 
 
 def register_lake(spark: Any, lake: Path) -> dict:

@@ -230,7 +230,7 @@ def _conditional(aggregate: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
             return exp.Filter(this=node.copy(), expression=exp.Where(this=condition.copy()))
         return node
 
-    some = exp.GT(this=only(sqlglot.parse_one("count(*)")), expression=exp.Literal.number(0))
+    some = exp.GT(this=only(exp.Count(this=exp.Star(), big_int=True)), expression=exp.Literal.number(0))
     return exp.Case(ifs=[exp.If(this=some, true=aggregate.copy().transform(only))])
 
 
