@@ -22,6 +22,13 @@ def train(
     spec: Annotated[
         Path | None, typer.Option(help="credit evaluation spec (default: models/credit_evaluation.yaml)")
     ] = None,
+    snapshots: Annotated[
+        Path | None,
+        typer.Option(
+            help="the credit evaluation's training snapshots and labels from this folder, as "
+            "`scoring features --engine spark --labels` wrote them (the test snapshot stays the warehouse's)"
+        ),
+    ] = None,
 ) -> None:
     """Train out of time, log to MLflow and register: the first version of a model becomes champion,
     later ones challenger (see `scoring promote`)."""
@@ -30,14 +37,21 @@ def train(
 
     if model not in ("credit_evaluation", "pre_credit", "all"):
         raise fail(f"--model: {model!r} is not one of credit_evaluation, pre_credit, all")
+    if snapshots is not None and model != "credit_evaluation":
+        raise fail(
+            "--snapshots: only with --model credit_evaluation (the pre-credit models read loans from the warehouse)"
+        )
     settings = Settings()
     with console.status("training") as status:
         if model in ("credit_evaluation", "all"):
-            print_training(train_evaluation(settings, spec_path=spec, progress=lambda m: status.update(m)))
+            result = train_evaluation(
+                settings, spec_path=spec, snapshots=snapshots, progress=lambda m: status.update(m)
+            )
+            print_training(result)
         if model in ("pre_credit", "all"):
-            result = train_pre_credit(settings, progress=lambda m: status.update(m))
-            print_training(result.default)
-            print_amount(result.amount)
+            pre_credit = train_pre_credit(settings, progress=lambda m: status.update(m))
+            print_training(pre_credit.default)
+            print_amount(pre_credit.amount)
 
 
 @commands.command()

@@ -16,7 +16,7 @@ from scoring.domain.scorer import Calibration, ScorerConfig, encode_matrix
 from scoring.features.catalog import Catalog
 from scoring.training.errors import TrainingError
 from scoring.training.rows import TrainingRows, holdout_of
-from scoring.training.spec import AmountSpec, ModelSpec
+from scoring.training.spec import AmountSpec, LargeData, ModelSpec
 
 
 def fit(
@@ -59,11 +59,12 @@ def fit_rows(
     cats = [i for i, n in enumerate(names) if catalog.feature(n).is_categorical]
     fit_index, held_index = np.flatnonzero(~is_held), np.flatnonzero(is_held)
     large = spec.large_data
+    fit_index, weight, sampled = sample_negatives(y, fit_index, large, seed=seed)
     if large is not None and len(fit_index) > large.above_rows:
         params.update(large.lightgbm)
         params["bagging_fraction"] = min(1.0, large.rows_per_tree / len(fit_index))
         params["bagging_freq"] = max(1, int(params.get("bagging_freq", 1)))
-    binned = lgb.Dataset(rows.matrix, y, feature_name=names, categorical_feature=cats, params=params)
+    binned = lgb.Dataset(rows.matrix, y, weight=weight, feature_name=names, categorical_feature=cats, params=params)
     say = progress or (lambda _msg: None)
 
     def report(env: Any) -> None:
@@ -89,8 +90,48 @@ def fit_rows(
         "holdout_auc": float(roc_auc_score(y[held_index], margin)),
         "n_fit": len(fit_index),
         "n_holdout": len(held_index),
+        **sampled,
     }
     return booster, calibration, info
+
+
+def sample_negatives(
+    y: np.ndarray, fit_index: np.ndarray, large: LargeData | None, *, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """(the fitting rows kept, every row's weight or None, what was done, for the run and the card).
+
+    Above ``large.sample_above_rows`` fitting rows: every positive, and a seeded sample of the
+    negatives (without replacement) so that about ``large.sample_rows`` rows remain; each kept negative
+    weighs 1 / its sampling rate, so the weighted class balance is the original one. Rows outside
+    ``fit_index`` (the holdout) weigh 1 and are never sampled.
+    """
+    if large is None or large.sample_above_rows is None or large.sample_rows is None:
+        return fit_index, None, {}
+    if len(fit_index) <= large.sample_above_rows:
+        return fit_index, None, {}
+    positive = y[fit_index] == 1
+    positives, negatives = fit_index[positive], fit_index[~positive]
+    keep = large.sample_rows - len(positives)
+    if keep <= 0 or keep >= len(negatives):
+        raise TrainingError(
+            f"sample_rows ({large.sample_rows:,}) leaves no negatives to sample: {len(positives):,} positives "
+            f"and {len(negatives):,} negatives among {len(fit_index):,} fitting rows"
+        )
+    kept = np.sort(np.random.default_rng(seed).choice(negatives, size=keep, replace=False))
+    rate = keep / len(negatives)
+    weight = np.ones(len(y), dtype=np.float64)
+    weight[kept] = 1.0 / rate
+    return (
+        np.sort(np.concatenate([positives, kept])),
+        weight,
+        {
+            "n_fit_before_sampling": len(fit_index),
+            "positives_kept": len(positives),
+            "negatives_before_sampling": len(negatives),
+            "negative_rate": rate,
+            "negative_weight": 1.0 / rate,
+        },
+    )
 
 
 def feature_names(spec: ModelSpec | AmountSpec, catalog: Catalog) -> list[str]:

@@ -8,8 +8,10 @@ dates are the spec's offsets before it. A row is an enterprise's feature snapsho
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,9 +85,14 @@ def training_rows(
     names: list[str],
     dates: list[dt.date],
     *,
+    snapshots: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainingRows:
     """The labelled snapshots at ``dates``, encoded as ``encode_matrix`` does, in one preallocated matrix.
+
+    The snapshots and labels are the warehouse's (built when missing), or with ``snapshots`` the ones
+    `scoring features --engine spark --labels` wrote into that folder (``feature_snapshots/`` and
+    ``labels/``, checked to be of this catalog: :func:`spark_sources`).
 
     A city is 1,000,000 enterprises x 12 snapshots. Each snapshot is joined to its labels and
     encoded in the warehouse (numbers as DOUBLE, a category as its position in the catalog's list)
@@ -95,7 +102,18 @@ def training_rows(
     from scoring.features.build import SNAPSHOT_TABLE
 
     say = progress or (lambda _msg: None)
-    ensure_snapshots(con, catalog, as_of_dates=dates)
+    if snapshots is None:
+        ensure_snapshots(con, catalog, as_of_dates=dates)
+        source = SNAPSHOT_TABLE
+
+        def labels_of(d: dt.date) -> str:
+            return labels_sql(con, as_of=d)
+    else:
+        source, labels_source = spark_sources(snapshots, catalog, dates)
+
+        def labels_of(d: dt.date) -> str:
+            return f"SELECT uscc, adverse FROM {labels_source} WHERE CAST(as_of AS DATE) = DATE '{d.isoformat()}'"
+
     categories = catalog.categories_of(names)
     columns = []
     for n in names:
@@ -108,7 +126,8 @@ def training_rows(
     marks = ", ".join("?" for _ in dates)
     counts = dict(
         con.execute(
-            f"SELECT as_of, count(*) FROM {SNAPSHOT_TABLE} WHERE as_of IN ({marks}) GROUP BY 1", dates
+            f"SELECT CAST(as_of AS DATE), count(*) FROM {source} WHERE CAST(as_of AS DATE) IN ({marks}) GROUP BY 1",
+            dates,
         ).fetchall()
     )
     bound = sum(counts.get(d, 0) for d in dates)  # labels join inside the snapshot: an upper bound
@@ -118,7 +137,7 @@ def training_rows(
     at = 0
     for d in dates:
         say(f"features and labels as of {d}")
-        labels = labels_sql(con, as_of=d)
+        labels = labels_of(d)
         # a cursor of its own: the query streams to Arrow without waiting on results open on ``con``
         table = (
             con.cursor()
@@ -126,8 +145,8 @@ def training_rows(
                 f"""
             WITH labels AS ({labels})
             SELECT f.uscc, l.adverse, {", ".join(columns)}
-            FROM {SNAPSHOT_TABLE} f JOIN labels l USING (uscc)
-            WHERE f.as_of = DATE '{d.isoformat()}'
+            FROM {source} f JOIN labels l USING (uscc)
+            WHERE CAST(f.as_of AS DATE) = DATE '{d.isoformat()}'
             ORDER BY f.uscc
             """
             )
@@ -141,6 +160,38 @@ def training_rows(
         at += n
         del table
     return TrainingRows(matrix=matrix[:at], y=y[:at], uscc=uscc[:at])
+
+
+def spark_sources(folder: Path, catalog: Catalog, dates: list[dt.date]) -> tuple[str, str]:
+    """(the snapshots, the labels) that Spark wrote into ``folder``, as DuckDB relations.
+
+    Every date must have been built by this catalog (``feature_snapshots/_builds.json`` records the
+    catalog digest of each date) and have its labels (``labels/as_of=<date>/``); else a TrainingError
+    naming the folder, the date and the fault.
+    """
+    from scoring.features.on_spark import BUILDS, LABELS, SNAPSHOTS
+
+    builds_path = folder / SNAPSHOTS / BUILDS
+    if not builds_path.exists():
+        raise TrainingError(f"{folder}: no {SNAPSHOTS}/{BUILDS}: not a folder `scoring features --engine spark` wrote")
+    builds = json.loads(builds_path.read_text(encoding="utf-8"))
+    for d in dates:
+        built = builds.get(str(d))
+        if built is None or not (folder / SNAPSHOTS / f"as_of={d}").is_dir():
+            raise TrainingError(f"{folder}: no snapshot as of {d}: run `scoring features --engine spark --as-of {d}`")
+        if built["catalog_digest"] != catalog.digest:
+            raise TrainingError(
+                f"{folder}: the snapshot as of {d} was built by another catalog (digest {built['catalog_digest'][:12]}, "
+                f"this catalog {catalog.digest[:12]}): build it again"
+            )
+        if not (folder / LABELS / f"as_of={d}").is_dir():
+            raise TrainingError(f"{folder}: no labels as of {d}: run `scoring features --engine spark --labels`")
+
+    def relation(table: str) -> str:
+        path = str(folder / table / "as_of=*" / "*.parquet").replace("'", "''")
+        return f"read_parquet('{path}', hive_partitioning = true)"
+
+    return relation(SNAPSHOTS), relation(LABELS)
 
 
 def holdout_mask(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:

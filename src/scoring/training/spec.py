@@ -52,13 +52,32 @@ class VintageSplit(BaseModel):
 class LargeData(BaseModel):
     """How a city's millions of rows are fitted within the time budget: above ``above_rows`` fitting
     rows, each tree grows on a fresh random sample of ``rows_per_tree`` of them (bagging) and the
-    ``lightgbm`` settings here replace the spec's (a larger learning rate: fewer, stronger trees)."""
+    ``lightgbm`` settings here replace the spec's (a larger learning rate: fewer, stronger trees).
+
+    A province's rows do not fit one node's memory as they are: above ``sample_above_rows`` fitting
+    rows, every positive is kept and a seeded sample of the negatives, so that about ``sample_rows``
+    remain, each kept negative weighted by the inverse of its sampling rate. The holdout (early
+    stopping and the Platt calibration) is never sampled."""
 
     model_config = ConfigDict(extra="forbid")
 
     above_rows: int = Field(ge=1)
     rows_per_tree: int = Field(ge=1)
     lightgbm: dict[str, Any] = {}
+    sample_above_rows: int | None = Field(default=None, ge=1)
+    sample_rows: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _sampling_complete(self) -> LargeData:
+        if (self.sample_above_rows is None) != (self.sample_rows is None):
+            raise ValueError("sample_above_rows and sample_rows are set together")
+        if (
+            self.sample_rows is not None
+            and self.sample_above_rows is not None
+            and self.sample_rows >= self.sample_above_rows
+        ):
+            raise ValueError(f"sample_rows ({self.sample_rows}) must be below sample_above_rows")
+        return self
 
 
 class ModelSpec(BaseModel):

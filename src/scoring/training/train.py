@@ -82,6 +82,8 @@ __all__ = [
     "training_rows",
 ]
 
+# what fit_rows records when it samples the negatives (fit.sample_negatives), logged as parameters
+SAMPLING = ("n_fit_before_sampling", "positives_kept", "negatives_before_sampling", "negative_rate", "negative_weight")
 SLICE = 500_000  # rows scored at once when a whole training set is scored
 SHAP_ROWS = 50_000  # test rows explained for the SHAP importance summary
 
@@ -123,12 +125,15 @@ def train_evaluation(
     *,
     spec_path: Path | None = None,
     register: bool = True,
+    snapshots: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train, validate out of time, log to MLflow and register (``champion`` if first, else ``challenger``).
 
     Reads the warehouse: feature snapshots at the train and test as-of dates (built when
-    missing) and outcome labels in the 12 months after each.
+    missing) and outcome labels in the 12 months after each. With ``snapshots`` (a folder that
+    `scoring features --engine spark --labels` wrote) the training snapshots and their labels are
+    read from there; the test snapshot is still the warehouse's.
     """
 
     from scoring.registry.versions import configure, ensure_experiment
@@ -137,7 +142,7 @@ def train_evaluation(
     spec_path = spec_path or settings.model_spec_path("credit_evaluation")
     spec = load_spec(spec_path)
     catalog = load_catalog(settings.catalog_path)
-    rows = read_rows(settings, spec, catalog, progress=say)
+    rows = read_rows(settings, spec, catalog, snapshots=snapshots, progress=say)
     seed = int(spec.lightgbm.get("seed", 0))
     say(f"fitting LightGBM on {len(rows.train):,} rows")
     booster, calibration, fit_info = fit_rows(spec, catalog, rows.train, seed=seed, progress=say)
@@ -147,6 +152,7 @@ def train_evaluation(
         "test_as_of": str(rows.test_date),
         "data_start": str(rows.start),
         "data_extract_date": str(rows.extract),
+        **({"train_snapshots": str(snapshots)} if snapshots is not None else {}),
         **current_lineage(settings, spec_path),
         "code_version": code_version(),
     }
@@ -175,12 +181,18 @@ def train_evaluation(
 
 
 def read_rows(
-    settings: Settings, spec: ModelSpec, catalog: Catalog, *, progress: Callable[[str], None] | None = None
+    settings: Settings,
+    spec: ModelSpec,
+    catalog: Catalog,
+    *,
+    snapshots: Path | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> EvaluationRows:
     """The training snapshots and the test snapshot of the spec's out-of-time split, with their labels.
 
     Reads the warehouse: feature snapshots at the as-of dates (built when missing, records dated
-    before each date) and the outcome labels of the 12 months from each.
+    before each date) and the outcome labels of the 12 months from each; the training ones from
+    ``snapshots`` when given (see ``training_rows``).
     """
     say = progress or (lambda _msg: None)
     with connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con:
@@ -188,9 +200,10 @@ def read_rows(
         start = data_start(con)
         train_dates, test_date = choose_as_of_dates(spec, start=start, extract=extract)
         say(f"feature snapshots as of {', '.join(map(str, [*train_dates, test_date]))}")
-        ensure_snapshots(con, catalog, as_of_dates=[*train_dates, test_date])  # dates share SQL passes
+        built = [test_date] if snapshots is not None else [*train_dates, test_date]
+        ensure_snapshots(con, catalog, as_of_dates=built)  # dates share SQL passes
         names = feature_names(spec, catalog)
-        train = training_rows(con, catalog, names, train_dates, progress=say)
+        train = training_rows(con, catalog, names, train_dates, snapshots=snapshots, progress=say)
         say(f"features and labels as of {test_date} (test)")
         test = evaluation_frame(con, catalog, test_date)
     return EvaluationRows(
@@ -254,6 +267,21 @@ def validate(
     return Validation(x_test=x_test, metrics=metrics, tables=tables, figures=figures)
 
 
+def sampling_line(fit_info: dict[str, Any]) -> dict[str, str]:
+    """The model card's line on the negative sampling, when the fit sampled."""
+    if "negative_rate" not in fit_info:
+        return {}
+    return {
+        "sampling": (
+            f"{fit_info['n_fit_before_sampling']:,} fitting rows sampled to {fit_info['n_fit']:,}: every positive "
+            f"({fit_info['positives_kept']:,}) and {fit_info['negative_rate']:.2%} of the "
+            f"{fit_info['negatives_before_sampling']:,} negatives (seeded), each kept negative weighted "
+            f"{fit_info['negative_weight']:.3f}; early stopping and the Platt calibration on the unsampled "
+            f"holdout of {fit_info['n_holdout']:,} rows"
+        )
+    }
+
+
 def _record(
     spec: ModelSpec, config: ScorerConfig, *, rows: EvaluationRows, fit_info: dict[str, Any], checked: Validation
 ) -> RunRecord:
@@ -269,6 +297,7 @@ def _record(
             "n_train": fit_info["n_fit"],
             "n_holdout": fit_info["n_holdout"],
             "calibration": spec.calibration,
+            **{k: fit_info[k] for k in SAMPLING if k in fit_info},
         },
         lineage=lineage,
         metrics=checked.metrics,
@@ -282,6 +311,7 @@ def _record(
                 "train as-of dates": ", ".join(lineage["train_as_of"]),
                 "test as-of date": f"{rows.test_date} (outcomes to {window_end(rows.test_date)})",
                 "rows": f"{fit_info['n_fit']:,} fit, {fit_info['n_holdout']:,} holdout, {len(rows.test):,} test",
+                **sampling_line(fit_info),
             },
             metrics=checked.metrics,
             tables=checked.tables,
