@@ -218,3 +218,21 @@ def test_labels_on_an_as_of_date_with_an_incomplete_window_fail_on_spark_as_on_d
     assert window_end(dt.date(2025, 3, 1)) > dt.date(2026, 1, 1)  # the extraction date of the edge warehouse
     with pytest.raises(LabelWindowError, match="after the data ends"):
         spark_labels(spark, lake=lake, out=tmp_path, as_of_dates=[dt.date(2025, 3, 1)])
+
+
+def test_training_reads_the_rows_spark_wrote(catalog, dates, built, warehouse_copy) -> None:
+    """The stacked training rows (encoded features and labels) from Spark's folder are the warehouse's."""
+    import numpy as np
+
+    from scoring.training.fit import feature_names
+    from scoring.training.rows import training_rows
+    from scoring.training.spec import load_spec
+
+    names = feature_names(load_spec(REPO / "models" / "credit_evaluation.yaml"), catalog)
+    with connect(warehouse_copy) as con:
+        here = training_rows(con, catalog, names, dates)
+        there = training_rows(con, catalog, names, dates, snapshots=built)
+    assert len(there) == len(here) > 4000
+    np.testing.assert_array_equal(there.uscc, here.uscc)
+    np.testing.assert_array_equal(there.y, here.y)
+    np.testing.assert_allclose(there.matrix, here.matrix, rtol=1e-9, atol=0)  # NaNs where DuckDB has them

@@ -20,6 +20,7 @@ from scoring.training.errors import TrainingError
 from scoring.training.fit import feature_names, fit_rows
 from scoring.training.rows import choose_as_of_dates, data_start, holdout_of, training_rows
 from scoring.training.spec import LargeData, ModelSpec, load_spec
+from scoring.training.train import sampling_line
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,10 @@ def test_every_positive_and_a_weighted_sample_of_negatives_the_holdout_whole(set
     assert info["negative_rate"] == pytest.approx((target - positives) / negatives)
     assert info["negative_weight"] == pytest.approx(1 / info["negative_rate"])
     assert info["n_holdout"] == int(held.sum())  # the holdout is never sampled
+
+    line = sampling_line(info)["sampling"]  # the model card's
+    assert f"every positive ({positives:,})" in line and f"unsampled holdout of {info['n_holdout']:,} rows" in line
+    assert sampling_line({"n_fit": 10, "n_holdout": 5}) == {}
 
     again, _, _ = fit_rows(sampled, catalog, rows, seed=seed)
     assert again.model_to_string() == booster.model_to_string()
