@@ -97,8 +97,18 @@ def main() -> None:
     parser.add_argument("--lake", type=Path, required=True, help="what `scoring export` wrote from the warehouse")
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--memory", default="4g", help="DuckDB's memory limit; each Spark worker's memory")
+    parser.add_argument(
+        "--steps",
+        choices=("all", "snapshots", "months"),
+        default="all",
+        help="snapshots: only the 1 and --months snapshots (no batch scoring); months: only the --months snapshots",
+    )
+    parser.add_argument(
+        "--engines", default="duckdb,spark", help="the engines whose snapshots to build (batch scoring runs on both)"
+    )
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    engines = [e for e in ("duckdb", "spark") if e in args.engines.split(",")]
     rows_out = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -106,7 +116,7 @@ def main() -> None:
         spark_out = work / "spark"
 
         def features(n: int) -> None:
-            for engine in ("duckdb", "spark"):
+            for engine in engines:
                 if engine == "duckdb":
                     shutil.copy(args.warehouse, copy)
                 source = copy if engine == "duckdb" else args.lake
@@ -126,10 +136,11 @@ def main() -> None:
                 rows_out.append((f"{n} snapshot{'s' if n > 1 else ''}", engine, out, tree["gib"]))
                 print(rows_out[-1], flush=True)
 
-        features(1)  # the latest snapshot, which the scoring below grades on either engine
+        if args.steps != "months":
+            features(1)  # the latest snapshot, which the scoring below grades on either engine
         latest = json.loads((args.lake / "_lake.json").read_text())["extract_date"]
         as_of = latest[:8] + "01"
-        for engine in ("duckdb", "spark"):
+        for engine in ("duckdb", "spark") if args.steps == "all" else ():
             tree = {}
             out, _, _ = run(
                 SCORE,
@@ -150,7 +161,8 @@ def main() -> None:
         SECTION,
         "",
         f"Command: `.venv/bin/python benchmarks/engines.py --home {args.home} --warehouse {args.warehouse} "
-        f"--lake {args.lake} --months {args.months} --memory {args.memory} --write`.",
+        f"--lake {args.lake} --months {args.months} --memory {args.memory} --steps {args.steps} "
+        f"--engines {','.join(engines)} --write`.",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}. DuckDB with its default threads "
         f"(one per core) and a {args.memory.upper()}B memory limit; Spark standalone, two workers of one core and "
         f"{args.memory} each, on the same machine. Peak memory is the step's whole process tree.",
@@ -163,7 +175,8 @@ def main() -> None:
         by_step.setdefault(step, {})[engine] = out["seconds"]
     for step, engine, out, gib in rows_out:
         spark = engine == "spark"
-        ratio = f"{by_step[step]['spark'] / by_step[step]['duckdb']:.1f}×" if spark else ""
+        both = len(by_step[step]) == 2
+        ratio = f"{by_step[step]['spark'] / by_step[step]['duckdb']:.1f}×" if spark and both else ""
         start = f"{out['start']:.0f} s" if spark else ""
         per_core = out["rows"] / out["seconds"] / 2
         lines.append(

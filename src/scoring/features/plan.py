@@ -50,10 +50,30 @@ def _plus_months(date: str, months: str, engine: Engine) -> str:
     return f"CAST(({date}) + to_months(CAST({months} AS INTEGER)) AS DATE)"
 
 
-def dates_sql(dates: list[dt.date], engine: Engine) -> str:
-    """The CTE ``dates``: one row per as-of date, column ``as_of``."""
+def bound(alias: str, months: int, engine: Engine) -> str:
+    """``<alias>.as_of`` minus ``months`` calendar months. On Spark a column of the dates, computed once
+    per date: Spark adds months with java.time per row, and in the conditions of every record that was
+    the hottest frame of a snapshot (JFR on the county's executors); DuckDB adds them vectorized."""
     if engine == "spark":
-        return f"dates AS (SELECT * FROM VALUES {', '.join(f'({date_literal(d)})' for d in dates)} AS v(as_of))"
+        return f"{alias}.as_of_m{months}"
+    return months_before(f"{alias}.as_of", months)
+
+
+def spark_bounds(catalog: Catalog) -> list[int]:
+    """Every number of months the Spark plan subtracts from an as-of date (the columns of :func:`bound`)."""
+    out = set()
+    for f in catalog.features:
+        out |= {f.offset_months, f.reach_months}
+    return sorted(out - {0})
+
+
+def dates_sql(dates: list[dt.date], engine: Engine, bounds: list[int] | None = None) -> str:
+    """The CTE ``dates``: one row per as-of date, column ``as_of``; on Spark also ``as_of_m<N>``, the
+    date minus N months, for each of ``bounds``."""
+    if engine == "spark":
+        values = ", ".join(f"({date_literal(d)})" for d in dates)
+        minus = "".join(f", {_plus_months('as_of', str(-n), engine)} AS as_of_m{n}" for n in bounds or [])
+        return f"dates AS (SELECT as_of{minus} FROM VALUES {values} AS v(as_of))"
     return f"dates AS (SELECT CAST(unnest([{', '.join(date_literal(d) for d in dates)}]) AS DATE) AS as_of)"
 
 
@@ -102,11 +122,11 @@ def starts_sql(catalog: Catalog, engine: Engine) -> list[str]:
     return ctes
 
 
-def _full_window(catalog: Catalog, f: Feature, value: str, as_of: str) -> str:
+def _full_window(catalog: Catalog, f: Feature, value: str, alias: str, engine: Engine) -> str:
     """``value`` where the feature's window starts on or after its records are complete, else NULL."""
     if not f.needs_full_window:
         return value
-    return f"CASE WHEN {months_before(as_of, f.reach_months)} >= starts.{start_key(catalog, f)} THEN {value} END"
+    return f"CASE WHEN {bound(alias, f.reach_months, engine)} >= starts.{start_key(catalog, f)} THEN {value} END"
 
 
 def repaired_sql(src: Source, as_of: str, engine: Engine = "duckdb") -> str:
@@ -208,9 +228,9 @@ def _feature_condition(catalog: Catalog, f: Feature, date_col: str) -> exp.Expr 
     """What selects a feature's own records among its source's (Spark's conditional aggregates)."""
     parts = []
     if f.offset_months:
-        parts.append(f"{date_col} < {months_before('AS_OF', f.offset_months)}")
+        parts.append(f"{date_col} < {bound('t', f.offset_months, 'spark')}")
     if f.window_months:
-        parts.append(f"{date_col} >= {months_before('AS_OF', f.window_months + f.offset_months)}")
+        parts.append(f"{date_col} >= {bound('t', f.window_months + f.offset_months, 'spark')}")
     if f.end:
         parts.append(f"(t.{f.end} IS NULL OR t.{f.end} >= AS_OF)")
     condition = [sqlglot.parse_one(p, dialect="duckdb") for p in parts]
@@ -234,15 +254,16 @@ def _conditional(aggregate: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
     return exp.Case(ifs=[exp.If(this=some, true=aggregate.copy().transform(only))])
 
 
-def _columns(catalog: Catalog, k: int, feats: list[Feature], name: str) -> tuple[str, list[str]]:
+def _columns(catalog: Catalog, k: int, feats: list[Feature], engine: Engine) -> tuple[str, list[str]]:
     """(the scan's join onto the population, its select columns: defaults and full windows applied)."""
+    name = "s" if engine == "spark" else "g"
     join = f"LEFT JOIN {name}{k} ON {name}{k}.uscc = p.uscc AND {name}{k}.as_of = p.as_of"
     columns = []
     for f in feats:
         value = f"{name}{k}.{f.name}"
         if f.default is not None:
             value = f"coalesce({value}, {f.default})"
-        columns.append(f"CAST({_full_window(catalog, f, value, 'p.as_of')} AS DOUBLE) AS {f.name}")
+        columns.append(f"CAST({_full_window(catalog, f, value, 'p', engine)} AS DOUBLE) AS {f.name}")
     return join, columns
 
 
@@ -276,10 +297,10 @@ def _spark_scan(catalog: Catalog, k: int, key: tuple, feats: list[Feature]) -> s
     src = catalog.sources[source]
     where = [f"t.{date_col} < d.as_of"]
     if all(f.window_months for f in feats):
-        where.append(f"t.{date_col} >= {months_before('d.as_of', max(f.reach_months for f in feats))}")
+        where.append(f"t.{date_col} >= {bound('d', max(f.reach_months for f in feats), 'spark')}")
     if src.repaired_from:
         where.append(f"NOT {repaired_sql(src, 'd.as_of', 'spark')}")
-    rows = f"SELECT t.*, d.as_of FROM {src.table} t JOIN dates d ON {' AND '.join(where)}"
+    rows = f"SELECT t.*, d.* FROM {src.table} t JOIN dates d ON {' AND '.join(where)}"
     for condition in _objections(catalog, src.table, "r", "r.as_of"):
         rows = f"SELECT r.* FROM ({rows}) r LEFT ANTI JOIN objections o ON {condition}"
     aggs = ", ".join(
@@ -324,7 +345,8 @@ def feature_sql(
     key = (catalog.digest, ordered, engine)
     if key not in _STATEMENTS:
         _STATEMENTS[key] = _statement(catalog, ordered=ordered, engine=engine)
-    return _STATEMENTS[key].replace(_DATES, dates_sql(dates, engine), 1)
+    bounds = spark_bounds(catalog) if engine == "spark" else None
+    return _STATEMENTS[key].replace(_DATES, dates_sql(dates, engine, bounds), 1)
 
 
 def _statement(catalog: Catalog, *, ordered: bool, engine: Engine) -> str:
@@ -332,7 +354,7 @@ def _statement(catalog: Catalog, *, ordered: bool, engine: Engine) -> str:
     ctes = [
         _DATES,
         """population AS (
-            SELECT e.*, d.as_of FROM enterprises e JOIN dates d
+            SELECT e.*, d.* FROM enterprises e JOIN dates d
               ON e.registered_date < d.as_of AND (e.deregistered_date IS NULL OR e.deregistered_date >= d.as_of))""",
     ]
     starts = starts_sql(catalog, engine)
@@ -342,7 +364,7 @@ def _statement(catalog: Catalog, *, ordered: bool, engine: Engine) -> str:
         selects.append(f"{render(catalog.snippet(f.name, 'expression'), engine, as_of='p.as_of')} AS {f.name}")
     for k, (key, feats) in enumerate(groups.items()):
         ctes.append(_spark_scan(catalog, k, key, feats) if engine == "spark" else _duckdb_scan(catalog, k, key, feats))
-        join, columns = _columns(catalog, k, feats, "s" if engine == "spark" else "g")
+        join, columns = _columns(catalog, k, feats, engine)
         joins.append(join)
         selects += columns
     base = (

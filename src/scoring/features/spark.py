@@ -24,6 +24,8 @@ from typing import Any
 from scoring.errors import ScoringError
 
 HOST = "127.0.0.1"
+# columns up to which Spark generates code for a plan (its default, 100, is below a snapshot's width)
+WIDE_ROWS = 2000
 
 
 class SparkUnavailable(ScoringError, RuntimeError):
@@ -170,6 +172,12 @@ def session(
     The session's dates are in UTC and ANSI mode is on, so a cast that would lose a value fails
     instead of giving NULL, as it does in DuckDB. ``shuffle_partitions`` (Spark's default is 200)
     suits the few cores of one machine; a province's cluster sets about three per core.
+
+    A snapshot's rows are wide (a column per feature), and two of Spark's defaults made its last
+    stage, which joins the aggregates and writes the rows, run without compiled code (measured on
+    the city, docs/benchmarks.md): whole-stage code generation is off above 100 columns
+    (``spark.sql.codegen.maxFields``), and the JVM does not compile a method above 8,000 bytes of
+    bytecode, which a wide projection's generated method is (``-XX:-DontCompileHugeMethods``).
     """
     spark_home()
     from pyspark.sql import SparkSession
@@ -192,6 +200,8 @@ def session(
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "true")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.sql.codegen.maxFields", str(WIDE_ROWS))
+        .config("spark.executor.extraJavaOptions", "-XX:-DontCompileHugeMethods")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
