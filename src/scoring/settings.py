@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=600, description="requests a key may make per minute (per server process), unless the key sets its own"
     )
+    max_in_flight: int = Field(
+        default=48,
+        ge=1,
+        description="requests a server process works on at once; more get 503 with Retry-After at once "
+        "(health, readiness and metrics are always answered)",
+    )
     key_cache_seconds: float = Field(
         default=5.0, description="how long a live API key is remembered: a revoked key is refused at most this late"
     )

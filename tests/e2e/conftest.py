@@ -5,6 +5,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,20 +20,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(served, tmp_path_factory):
-    """The served county's API at a loopback URL, for the module."""
-    port = free_port()
-    s = served.settings
-    env = {
+@dataclass
+class Server:
+    """A started server: its base URL, its process (the leader of its own process group) and its log."""
+
+    base: str
+    proc: subprocess.Popen
+    log: Path
+
+
+def served_env(settings, **extra: str) -> dict[str, str]:
+    """The environment that serves the county of ``settings`` (and ``extra`` SCORING_ settings)."""
+    return {
         **os.environ,
-        "SCORING_HOME": str(s.home),
-        "SCORING_FEATURES_DIR": str(s.features_dir),
-        "SCORING_MODELS_DIR": str(s.models_dir),
-        "SCORING_MLFLOW_TRACKING_URI": s.tracking_uri,
-        "SCORING_MLFLOW_DIR": str(s.mlflow_dir),
+        "SCORING_HOME": str(settings.home),
+        "SCORING_FEATURES_DIR": str(settings.features_dir),
+        "SCORING_MODELS_DIR": str(settings.models_dir),
+        "SCORING_MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "SCORING_MLFLOW_DIR": str(settings.mlflow_dir),
+        **{f"SCORING_{k.upper()}": v for k, v in extra.items()},
     }
-    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
+
+
+@contextmanager
+def run_server(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[Server]:
+    """uvicorn serving the app with ``env``, ready (``/readyz`` 200) when this yields; stopped after."""
+    port = free_port()
     with log.open("w") as out:
         proc = subprocess.Popen(
             [
@@ -42,10 +58,13 @@ def server(served, tmp_path_factory):
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--workers",
+                str(workers),
             ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # a process group of its own: a test may kill it with its workers
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -61,7 +80,16 @@ def server(served, tmp_path_factory):
             time.sleep(0.3)
         else:
             pytest.fail(f"server not ready in 120 s: {log.read_text()}")
-        yield base
+        yield Server(base=base, proc=proc, log=log)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(served, tmp_path_factory):
+    """The served county's API at a loopback URL, for the module."""
+    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
+    with run_server(served_env(served.settings), log) as started:
+        yield started.base

@@ -12,7 +12,8 @@ has one definition per engine here or in sql.py, never a mechanical transpile of
 - the objection anti-join: DuckDB a ``NOT EXISTS`` in the join condition; Spark, which cannot
   correlate a subquery inside a join condition, a ``LEFT ANTI JOIN`` of the joined records;
 - a date plus N months: DuckDB ``+ to_months(N)``, Spark ``add_months``; both keep a month end in
-  range (01-31 plus one month is 02-28 or 02-29);
+  range (01-31 plus one month is 02-28 or 02-29). A window's bound, the as-of date minus N months,
+  is an expression on DuckDB and a column of the dates on Spark (:func:`bound`);
 - the month difference and the last value by date (NULLs skipped): sql.py;
 - the peer percentile: ``percent_rank``/``cume_dist`` in both, within partitions that keep NULLs
   apart (Spark sorts NULLs first and DuckDB last, which the NULL partition makes moot);

@@ -17,7 +17,7 @@ from scoring import __version__
 from scoring.domain.models import ModelSet
 from scoring.serve import console
 from scoring.serve.handlers import install_handlers
-from scoring.serve.middleware import BodyLimit, Metrics, RequestMetrics
+from scoring.serve.middleware import Admission, BodyLimit, Metrics, RequestMetrics
 from scoring.serve.routes import consents, decisions, evaluations, health, models, outcomes
 from scoring.serve.state import Service, SwapHook
 from scoring.settings import Settings
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default=settings.max_body_bytes,
         per_path={evaluations.BATCH_PATH: settings.max_batch_body_bytes},
     )
+    app.add_middleware(Admission, limit=settings.max_in_flight, metrics=metrics)  # the outermost: refuses first
     install_handlers(app)
     for module in (health, models, evaluations, decisions, outcomes, consents):
         app.include_router(module.router)

@@ -1,4 +1,5 @@
-"""Plain ASGI middleware: the body-size limit (chunked bodies too) and Prometheus request metrics.
+"""Plain ASGI middleware: admission under overload, the body-size limit (chunked bodies too) and
+Prometheus request metrics.
 
 Written as raw ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware
 wraps every response in a stream, which costs a noticeable share of a 2 ms request.
@@ -7,6 +8,7 @@ wraps every response in a stream, which costs a noticeable share of a 2 ms reque
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -89,6 +91,48 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+# always answered, however busy the process: a balancer's probes and the metrics that show the overload
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+RETRY_AFTER_SECONDS = 1
+
+
+class Admission:
+    """Refuse a request at once, with 503 and ``Retry-After``, while ``limit`` requests are in the works.
+
+    In a burst, requests beyond what the process answers within its latency target would wait in
+    the thread pool's queue for seconds, each holding its memory; refused at the door, the admitted
+    ones stay fast, memory stays bounded and the client knows when to come back. (uvicorn's
+    ``--limit-concurrency`` counts connections, idle keep-alive ones too, and answers a plain-text
+    503 without ``Retry-After`` or the stable error code.) The count needs no lock: the event loop
+    runs one callback at a time.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, metrics: Metrics):
+        self.app, self.limit, self.metrics = app, limit, metrics
+        self.in_flight = 0
+        self.refusal = error_body(
+            "overloaded",
+            f"服务繁忙，请{RETRY_AFTER_SECONDS}秒后重试",
+            f"the service is at capacity: retry after {RETRY_AFTER_SECONDS} s",
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self.metrics.refused.labels("overloaded").inc()
+            await send_error(send, 503, self.refusal, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
+            return
+        self.in_flight += 1
+        self.metrics.in_flight.set(self.in_flight)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.set(self.in_flight)
+
+
 class Metrics:
     """The service's Prometheus metrics, in a registry of its own (one per app)."""
 
@@ -110,6 +154,13 @@ class Metrics:
         self.model = Gauge(
             "scoring_model_info", "the model versions being served (1)", ["name", "version"], registry=self.registry
         )
+        self.refused = Counter(
+            "scoring_refused", "requests refused at once, by reason", ["reason"], registry=self.registry
+        )
+        self.in_flight = Gauge("scoring_in_flight", "requests being worked on by this process", registry=self.registry)
+        # each server process answers /metrics with its own counts: its pid says whose they are
+        self.worker = Gauge("scoring_worker", "this server process (1), by pid", ["pid"], registry=self.registry)
+        self.worker.labels(str(os.getpid())).set(1)
         self.registry_up = Gauge(
             "scoring_registry_reachable", "1 when the last registry check succeeded", registry=self.registry
         )

@@ -17,7 +17,8 @@ DESCRIBED = {
     413: "request body too large",
     422: "malformed request (the field and fault are named)",
     429: "rate limit of this key reached: retry after the Retry-After header's seconds",
-    503: "no model or no feature snapshot loaded",
+    503: "no model or no feature snapshot loaded (`not_ready`), or the server is at capacity (`overloaded`): "
+    "retry after the Retry-After header's seconds",
 }
 
 

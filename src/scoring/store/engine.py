@@ -19,11 +19,13 @@ def engine_for(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_con: Any, _: Any) -> None:
-            # WAL lets readers go on while one writer appends; NORMAL syncs at checkpoints, which
-            # in WAL mode loses no committed row on a process crash (only on power loss)
+            # WAL lets readers go on while one writer appends. FULL syncs the log at every commit, so
+            # an answered decision survives a power cut as well as a crash of the process (NORMAL
+            # syncs only at checkpoints: a crash loses nothing, a power cut the last commits); the
+            # group commit (audit.py) shares one sync among the requests waiting at that moment
             cur = dbapi_con.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA synchronous=FULL")
             cur.close()
 
     else:
