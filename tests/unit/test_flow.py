@@ -90,3 +90,34 @@ def test_one_evaluation_alone_equals_the_same_within_a_batch(service) -> None:
         batch_points = get_decision(service.engine, line["decision_id"])["payload"]["evaluation"]["shap_points"]
         alone_points = get_decision(service.engine, alone.decision_id)["payload"]["evaluation"]["shap_points"]
         assert alone_points == batch_points  # bit for bit
+
+
+def _decided(service: Service, decision_id: str) -> dict:
+    """A stored pre-credit decision's numbers and texts: everything but the id, the time and the requester."""
+    p = get_decision(service.engine, decision_id)["payload"]
+    return {k: p[k] for k in ("inputs", "evaluation", "pre_credit", "disputed_records", "excluded_records")}
+
+
+def test_pre_credit_requests_decided_together_equal_each_decided_alone(service) -> None:
+    bank = _key(service, Role.BANK, "BANK_TOGETHER")
+    usccs = list(service.ready().online.usccs[30:70])
+    for uscc in usccs[:-1]:  # the last has not authorized this bank
+        authorize(service.engine, uscc=uscc, bank_id="BANK_TOGETHER")
+    refusals = len(events(service.engine, kinds=["refusal"], limit=10_000))
+    asks = [flow.PreCreditAsk(key=bank, uscc=u, reference=f"r{i}") for i, u in enumerate(usccs)]
+    asks.insert(3, flow.PreCreditAsk(key=bank, uscc="91320100748204660Q"))  # not in the county
+    together = flow.pre_credit_many(service, asks)
+    assert len(together) == len(asks)
+    assert isinstance(together[3], ApiError) and together[3].status == 404
+    assert isinstance(together[-1], ApiError) and together[-1].code == "no_consent"
+    assert len(events(service.engine, kinds=["refusal"], limit=10_000)) == refusals + 1  # audited before answered
+    decided = [(a, t) for a, t in zip(asks, together, strict=True) if not isinstance(t, Exception)]
+    assert len(decided) == len(usccs) - 1
+    for ask, answer in decided:
+        assert answer.uscc == ask.uscc
+        alone = flow.pre_credit(service, bank, ask.uscc, reference=ask.reference)
+        assert alone.decision_id != answer.decision_id
+        # the answers and the stored decisions, bit for bit (floats compared exactly, SHAP values included)
+        assert alone.model_dump(exclude={"decision_id"}) == answer.model_dump(exclude={"decision_id"})
+        assert _decided(service, alone.decision_id) == _decided(service, answer.decision_id)
+        assert get_decision(service.engine, answer.decision_id)["payload"]["reference"] == ask.reference

@@ -66,25 +66,16 @@ class PreCreditResult:
 
 
 def evaluation_result(model: LoadedModel, values: dict[str, Any]) -> EvaluationResult:
-    scorer = model.scorer
-    assert isinstance(scorer, Scorer)
-    x = scorer.vector(values)
-    prob, score, model_grade, grade, points, base = scorer.explained(x)
-    return EvaluationResult(
-        probability=float(prob[0]),
-        score=int(score[0]),
-        grade=str(grade[0]),
-        grade_label_zh=scorer.grade_label(str(grade[0])),
-        model_grade=str(model_grade[0]),
-        overrides=scorer.overrides_for(x[0]),
-        base_points=float(base[0]),
-        points={name: float(points[0, j]) for j, name in enumerate(scorer.config.features)},
-        model=model,
-    )
+    """One evaluation: the many-row path with one row, so alone and in a batch it is the same."""
+    return evaluation_results(model, [values])[0]
 
 
 def evaluation_results(model: LoadedModel, rows: list[dict[str, Any]]) -> list[EvaluationResult]:
-    """Many evaluations in one booster call (the batch endpoint)."""
+    """Many evaluations in one booster call (the batch endpoint, and requests decided together).
+
+    Each row's numbers are those of that row decided alone, bit for bit: the booster predicts
+    row by row, and every NumPy step here is per row (a test holds it).
+    """
     scorer = model.scorer
     assert isinstance(scorer, Scorer)
     if not rows:
@@ -101,7 +92,7 @@ def evaluation_results(model: LoadedModel, rows: list[dict[str, Any]]) -> list[E
             model_grade=str(model_grade[i]),
             overrides=scorer.overrides_for(x[i]),
             base_points=float(base[i]),
-            points={name: float(points[i, j]) for j, name in enumerate(names)},
+            points=dict(zip(names, points[i].tolist(), strict=True)),
             model=model,
         )
         for i in range(len(rows))
@@ -112,33 +103,48 @@ def pre_credit_result(
     models: ModelSet, values: dict[str, Any], *, policy: LimitPolicy | None = None
 ) -> PreCreditResult:
     """Evaluation, default probability, amount estimate and the policy's limit for one enterprise."""
+    return pre_credit_results(models, [values], policy=policy)[0]
+
+
+def pre_credit_results(
+    models: ModelSet, rows: list[dict[str, Any]], *, policy: LimitPolicy | None = None
+) -> list[PreCreditResult]:
+    """:func:`pre_credit_result` of many enterprises: one TreeSHAP pass per model for all of them."""
     assert models.default is not None and models.amount is not None
     policy = policy or models.policy
     assert policy is not None
-    evaluation = evaluation_result(models.evaluation, values)
+    if not rows:
+        return []
+    evaluations = evaluation_results(models.evaluation, rows)
     default = models.default.scorer
     amount = models.amount.scorer
     assert isinstance(default, Scorer) and isinstance(amount, AmountScorer)
-    d_prob, _, _, _, d_points, d_base = default.explained(default.vector(values))
-    estimate, a_shap, a_base = amount.explained(amount.vector(values))
-    decision = decide_limit(
-        policy,
-        amount_estimate=float(estimate[0]),
-        default_probability=float(d_prob[0]),
-        grade=evaluation.grade,
-        features={name: number(values.get(name)) for name in policy.features},
-    )
-    return PreCreditResult(
-        evaluation=evaluation,
-        default_probability=float(d_prob[0]),
-        default_points={n: float(d_points[0, j]) for j, n in enumerate(default.config.features)},
-        default_base=float(d_base[0]),
-        amount_estimate=float(estimate[0]),
-        amount_log_shap={n: float(a_shap[0, j]) for j, n in enumerate(amount.config.features)},
-        amount_base=float(a_base[0]),
-        limit_decision=decision,
-        models=models,
-    )
+    d_prob, _, _, _, d_points, d_base = default.explained(np.vstack([default.vector(v) for v in rows]))
+    estimate, a_shap, a_base = amount.explained(np.vstack([amount.vector(v) for v in rows]))
+    d_names, a_names = default.config.features, amount.config.features
+    out = []
+    for i, (values, evaluation) in enumerate(zip(rows, evaluations, strict=True)):
+        decision = decide_limit(
+            policy,
+            amount_estimate=float(estimate[i]),
+            default_probability=float(d_prob[i]),
+            grade=evaluation.grade,
+            features={name: number(values.get(name)) for name in policy.features},
+        )
+        out.append(
+            PreCreditResult(
+                evaluation=evaluation,
+                default_probability=float(d_prob[i]),
+                default_points=dict(zip(d_names, d_points[i].tolist(), strict=True)),
+                default_base=float(d_base[i]),
+                amount_estimate=float(estimate[i]),
+                amount_log_shap=dict(zip(a_names, a_shap[i].tolist(), strict=True)),
+                amount_base=float(a_base[i]),
+                limit_decision=decision,
+                models=models,
+            )
+        )
+    return out
 
 
 def number(v: Any) -> float | None:

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from scoring import __version__
 from scoring.domain.models import ModelSet
 from scoring.serve import console
+from scoring.serve.decider import Decider
 from scoring.serve.handlers import install_handlers
 from scoring.serve.middleware import Admission, BodyLimit, Metrics, RequestMetrics
 from scoring.serve.routes import consents, decisions, evaluations, health, models, outcomes
@@ -48,8 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = await run_in_threadpool(Service.open, settings, on_swap=hooks)
         app.state.service = service
+        app.state.decider = decider = Decider(service)
+        decider.start()
         service.start_polling()
         yield
+        decider.stop()
         service.stop()
 
     app = FastAPI(

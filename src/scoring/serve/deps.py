@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from scoring.errors import ApiError
+from scoring.serve.decider import Decider
 from scoring.serve.middleware import Metrics
 from scoring.serve.refusals import ROLE_ZH, refuse
 from scoring.serve.state import Service
@@ -41,6 +42,14 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+async def get_decider(request: Request) -> Decider:
+    decider: Decider = request.app.state.decider
+    return decider
+
+
+DeciderDep = Annotated[Decider, Depends(get_decider)]
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer sk_...`")
 

@@ -11,18 +11,19 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from scoring.data.uscc import UsccFault, validate
 from scoring.domain.decide import (
+    PreCreditResult,
     evaluation_record,
     evaluation_result,
     evaluation_results,
     inputs_record,
     model_ref,
     pre_credit_record,
-    pre_credit_result,
+    pre_credit_results,
 )
 from scoring.domain.models import LoadedModel
 from scoring.errors import ApiError, ScoringError
@@ -36,7 +37,7 @@ from scoring.serve.schemas import (
     uscc_shape,
 )
 from scoring.serve.state import Ready, Service
-from scoring.store import ApiKey, Event, Purpose, Role, append, live_consent
+from scoring.store import ApiKey, Event, Purpose, Role, append, append_each, live_consent, live_consents
 
 BATCH_CHUNK = 500
 
@@ -88,6 +89,11 @@ def consent_for(
             uscc=uscc,
             what=what,
         )
+    return _consent_record(consent)
+
+
+def _consent_record(consent: dict[str, Any]) -> dict[str, Any]:
+    """The consent as a decision stores it."""
     return {
         "consent_id": consent["consent_id"],
         "purpose": consent["purpose"],
@@ -184,8 +190,33 @@ def evaluate(service: Service, key: ApiKey, uscc: str) -> EvaluationResponse:
     )
 
 
+@dataclass(frozen=True)
+class PreCreditAsk:
+    """One bank's request for a pre-credit decision."""
+
+    key: ApiKey
+    uscc: str
+    reference: str | None = None
+
+
 def pre_credit(service: Service, key: ApiKey, uscc: str, *, reference: str | None) -> PreCreditResponse:
     """信易贷预授信 for an enterprise that authorized this bank, stored in the audit log before it is returned."""
+    (answer,) = pre_credit_many(service, [PreCreditAsk(key=key, uscc=uscc, reference=reference)])
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+def pre_credit_many(service: Service, asks: list[PreCreditAsk]) -> list[PreCreditResponse | Exception]:
+    """Requests that arrived together, decided together: one consent query, one TreeSHAP pass per
+    model and one audit transaction for all of them. Per request, in the order asked, its answer
+    or its error (a 404, a 403 refusal that is audited, or the fault that kept its row out of the
+    log); none is returned before its audit row is committed. A request's decision is the one it
+    would get alone, bit for bit.
+
+    Raises:
+        ApiError: 503 for all of them, when no model, no snapshot or no pre-credit champion is loaded.
+    """
     ready = service.ready()
     if not ready.models.pre_credit_ready:
         raise ApiError(
@@ -194,28 +225,57 @@ def pre_credit(service: Service, key: ApiKey, uscc: str, *, reference: str | Non
             "预授信模型尚未加载",
             "no pre-credit champions loaded (pre_credit_default, pre_credit_amount)",
         )
-    asked = replace(
-        _asked(service, ready, key, uscc, (Purpose.PRE_CREDIT,), "POST /v1/pre-credit"), reference=reference
+    today = dt.date.today()
+    pairs = [(a.uscc, a.key.bank_id or "") for a in asks]  # a bank key names its bank; without one, no consent
+    consents = live_consents(service.engine, pairs, purposes=(Purpose.PRE_CREDIT,), on=today)
+    answers: list[PreCreditResponse | Exception | None] = [None] * len(asks)
+    stored: list[tuple[int, Event, PreCreditResponse | ApiError]] = []
+    todo: list[tuple[int, Asked]] = []
+    for i, (ask, pair) in enumerate(zip(asks, pairs, strict=True)):
+        try:
+            values, warnings = features_of(ready, ask.uscc)
+        except ApiError as exc:
+            answers[i] = exc
+            continue
+        consent = consents.get(pair)
+        if consent is None or ask.key.role != Role.BANK:
+            stored.append((i, *_no_consent(ask, today)))
+            continue
+        records = records_of(ready, ask.uscc)
+        todo.append((i, Asked(ask.key, ask.uscc, values, _consent_record(consent), records, warnings, ask.reference)))
+    results = pre_credit_results(ready.models, [a.values for _, a in todo])
+    for (i, asked), result in zip(todo, results, strict=True):
+        stored.append((i, *_pre_credit_decision(ready, asked, result)))
+    outcomes = append_each(service.engine, [[event] for _, event, _ in stored])
+    for (i, _, answer), outcome in zip(stored, outcomes, strict=True):
+        answers[i] = outcome if isinstance(outcome, Exception) else answer
+    return [a for a in answers if a is not None]
+
+
+def _no_consent(ask: PreCreditAsk, today: dt.date) -> tuple[Event, ApiError]:
+    """The refusal of a request without a live consent: its audit event and its 403."""
+    what = "POST /v1/pre-credit"
+    en = (
+        f"enterprise {ask.uscc} has no unexpired, unrevoked authorization of bank {ask.key.bank_id} "
+        f"for pre_credit on {today}"
     )
-    consent = asked.consent
-    if consent is None:  # only a bank asks for pre-credit (BankKey), and a bank's request carries its consent
-        raise refuse(
-            service.engine,
-            key,
-            code="no_consent",
-            zh="预授信须有主体对本银行的授权",
-            en="pre-credit needs the enterprise's consent",
-            uscc=uscc,
-            what="POST /v1/pre-credit",
-        )
-    result = pre_credit_result(ready.models, asked.values)
+    zh = f"该主体未授权本银行（{ask.key.bank_id}）用于此用途，或授权已过期、已撤销"
+    payload = {"code": "no_consent", "request": what, "message_en": en}
+    return Event(kind="refusal", payload=payload, key=ask.key, uscc=ask.uscc), ApiError(403, "no_consent", zh, en)
+
+
+def _pre_credit_decision(ready: Ready, asked: Asked, result: PreCreditResult) -> tuple[Event, PreCreditResponse]:
+    """One decided request: its audit event (the stored decision) and its answer."""
     evaluation = evaluation_record(result.evaluation, ready.catalog, asked.values)
     record = pre_credit_record(result, ready.catalog, asked.values)
-    decision_id = record_decision(service, ready, asked, evaluation=evaluation, pre_credit=record)
-    return PreCreditResponse(
+    decision_id = str(uuid.uuid4())
+    body = payload(ready, asked, evaluation=evaluation, pre_credit=record)
+    event = Event(kind="pre_credit", payload=body, key=asked.key, uscc=asked.uscc, event_id=decision_id)
+    assert asked.consent is not None
+    answer = PreCreditResponse(
         decision_id=decision_id,
-        uscc=uscc,
-        name=str(asked.values.get("name", "")),
+        uscc=asked.uscc,
+        name=body["name"],
         as_of=ready.as_of,
         pre_credit_limit=record["pre_credit_limit"],
         decision=record["decision"],
@@ -232,9 +292,10 @@ def pre_credit(service: Service, key: ApiKey, uscc: str, *, reference: str | Non
         policy_steps=record["policy_steps"],
         disputed_records=[RecordPublic(**r) for r in asked.records[0]],
         models=[public(m) for m in ready.models.members()],
-        consent_id=str(consent["consent_id"]),
+        consent_id=str(asked.consent["consent_id"]),
         warnings=asked.warnings,
     )
+    return event, answer
 
 
 def batch(service: Service, ready: Ready, key: ApiKey, usccs: list[str]) -> Iterator[bytes]:

@@ -8,10 +8,17 @@ lives in its own module: ``tables`` (the schema), ``engine`` (opening a store), 
 (the decision index and search) and ``outcomes``.
 """
 
-from scoring.store.audit import DuplicateEvent, Event, append
+from scoring.store.audit import DuplicateEvent, Event, append, append_each
 from scoring.store.audit_read import events, find_idempotent, get_decision, get_event
 from scoring.store.audit_verify import ChainReport, verify_chain
-from scoring.store.consents import Purpose, grant_consent, list_consents, live_consent, revoke_consent
+from scoring.store.consents import (
+    Purpose,
+    grant_consent,
+    list_consents,
+    live_consent,
+    live_consents,
+    revoke_consent,
+)
 from scoring.store.engine import engine_for
 from scoring.store.index import search_decisions
 from scoring.store.keys import ApiKey, Role, authenticate, create_key, list_keys, revoke_key, secret_hash
@@ -30,6 +37,7 @@ __all__ = [
     "Purpose",
     "Role",
     "append",
+    "append_each",
     "authenticate",
     "create_key",
     "decision_index",
@@ -43,6 +51,7 @@ __all__ = [
     "list_consents",
     "list_keys",
     "live_consent",
+    "live_consents",
     "metadata",
     "open_session",
     "reported_loans",

@@ -129,21 +129,25 @@ class _GroupAppender:
         self._queue: list[_Pending] = []
         self._leading = False
 
-    def append(self, engine: sa.Engine, events: Sequence[Event]) -> list[str]:
-        mine = _Pending(_rows(events))  # a payload that cannot be encoded fails here, alone
-        with self._queue_lock:
-            self._queue.append(mine)
-            if not self._leading:
-                self._leading = mine.lead = True
-        if not mine.lead:
-            mine.wake.wait()  # until written by a leader, or made the leader
-        if mine.lead and not mine.written and mine.error is None:
-            self._lead(engine)
-        if mine.error is not None:
-            raise mine.error
-        if not mine.written:  # never expected: the lead ended without a word about these rows
-            raise RuntimeError("the audit append did not complete")
-        return [r["event_id"] for r in mine.rows]
+    def append(self, engine: sa.Engine, groups: Sequence[Sequence[Event]]) -> list[list[str] | Exception]:
+        """Each group's event ids, or the error that kept that group (alone) out of the log."""
+        mine: list[_Pending | Exception] = []
+        for events in groups:
+            try:
+                mine.append(_Pending(_rows(events)))  # a payload that cannot be encoded fails here, alone
+            except Exception as exc:
+                mine.append(exc)
+        queued = [p for p in mine if isinstance(p, _Pending)]
+        with self._queue_lock:  # queued together, so one leader writes them in one transaction
+            self._queue.extend(queued)
+            if queued and not self._leading:
+                self._leading = queued[0].lead = True
+        for p in queued:
+            if not p.lead:
+                p.wake.wait()  # until written by a leader (its siblings' at once), or made the leader
+            if p.lead and not p.written and p.error is None:
+                self._lead(engine)
+        return [p if isinstance(p, Exception) else _outcome(p) for p in mine]
 
     def _lead(self, engine: sa.Engine) -> None:
         batch: list[_Pending] = []
@@ -162,6 +166,14 @@ class _GroupAppender:
                     self._leading = False
             for p in batch:
                 p.wake.set()
+
+
+def _outcome(p: _Pending) -> list[str] | Exception:
+    if p.error is not None:
+        return p.error
+    if not p.written:  # never expected: the lead ended without a word about these rows
+        return RuntimeError("the audit append did not complete")
+    return [r["event_id"] for r in p.rows]
 
 
 def _write(engine: sa.Engine, batch: list[_Pending]) -> None:
@@ -198,11 +210,24 @@ def append(engine: sa.Engine, events: Sequence[Event]) -> list[str]:
     Raises:
         DuplicateEvent: an event's ``idem_key`` is already in the log (none of this call's events is appended).
     """
+    (outcome,) = append_each(engine, [events])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def append_each(engine: sa.Engine, groups: Sequence[Sequence[Event]]) -> list[list[str] | Exception]:
+    """Append several callers' events at once (requests decided together), committed before this
+    returns: per group, its event ids, or the error that kept that group out of the log.
+
+    The groups are written in one transaction; when it fails, each group in its own, so a faulty
+    group fails alone and takes no other with it.
+    """
     with _appenders_lock:
         appender = _appenders.get(engine)
         if appender is None:
             appender = _appenders[engine] = _GroupAppender()
-    return appender.append(engine, events)
+    return appender.append(engine, groups)
 
 
 def _append_in(con: sa.Connection, events: Sequence[Event]) -> list[str]:

@@ -92,22 +92,44 @@ def live_consent(
     engine: sa.Engine, *, uscc: str, bank_id: str, purposes: Sequence[Purpose], on: dt.date
 ) -> dict[str, Any] | None:
     """The unrevoked consent in force on ``on`` that expires last, for any of ``purposes``; else None."""
-    params = {"uscc": uscc, "bank_id": bank_id, "purposes": [p.value for p in purposes], "on": on}
+    return live_consents(engine, [(uscc, bank_id)], purposes=purposes, on=on).get((uscc, bank_id))
+
+
+def live_consents(
+    engine: sa.Engine, pairs: Sequence[tuple[str, str]], *, purposes: Sequence[Purpose], on: dt.date
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """:func:`live_consent` of many (uscc, bank_id) pairs in one query: the pairs that have one.
+
+    Of several live consents of a pair, the one that expires last (then the latest granted, then
+    the greatest id, so the choice never depends on the database's row order).
+    """
+    if not pairs:
+        return {}
+    params = {
+        "usccs": sorted({u for u, _ in pairs}),
+        "banks": sorted({b for _, b in pairs}),
+        "purposes": [p.value for p in purposes],
+        "on": on,
+    }
     with engine.connect() as con:
-        row = con.execute(_LIVE_CONSENT, params).mappings().first()
-    return dict(row) if row else None
+        rows = con.execute(_LIVE_CONSENTS, params).mappings().all()
+    wanted, out = set(pairs), {}
+    for row in rows:
+        pair = (row["uscc"], row["bank_id"])
+        if pair in wanted and pair not in out:  # the first of a pair is the one that expires last
+            out[pair] = dict(row)
+    return out
 
 
-_LIVE_CONSENT = (
+_LIVE_CONSENTS = (
     sa.select(consents)
     .where(
-        consents.c.uscc == sa.bindparam("uscc"),
-        consents.c.bank_id == sa.bindparam("bank_id"),
+        consents.c.uscc.in_(sa.bindparam("usccs", expanding=True)),
+        consents.c.bank_id.in_(sa.bindparam("banks", expanding=True)),
         consents.c.purpose.in_(sa.bindparam("purposes", expanding=True)),
         consents.c.revoked_at.is_(None),
         consents.c.granted_on <= sa.bindparam("on", type_=sa.Date),
         consents.c.expires_on > sa.bindparam("on", type_=sa.Date),
     )
-    .order_by(consents.c.expires_on.desc())
-    .limit(1)
+    .order_by(consents.c.expires_on.desc(), consents.c.granted_on.desc(), consents.c.consent_id.desc())
 )

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
 from scoring.serve import flow
-from scoring.serve.deps import AnalystKey, BankKey, EvaluatorKey, MetricsDep, ServiceDep
+from scoring.serve.deps import AnalystKey, BankKey, DeciderDep, EvaluatorKey, MetricsDep, ServiceDep
 from scoring.serve.responses import errors, json_response
 from scoring.serve.schemas import (
     BatchEvaluationRequest,
@@ -33,12 +33,13 @@ def evaluate(body: EvaluationRequest, key: EvaluatorKey, service: ServiceDep, me
 
 
 @router.post("/v1/pre-credit", response_model=PreCreditResponse, responses=errors(401, 403, 404, 413, 422, 429, 503))
-def pre_credit(body: PreCreditRequest, key: BankKey, service: ServiceDep, metrics: MetricsDep) -> Response:
+async def pre_credit(body: PreCreditRequest, key: BankKey, decider: DeciderDep, metrics: MetricsDep) -> Response:
     """信易贷预授信: the limit, approve / refer / decline, the grade, the reasons and every policy step.
 
     Only for an enterprise that has authorized this bank for `pre_credit`, unexpired.
     """
-    answer = flow.pre_credit(service, key, body.uscc, reference=body.reference)
+    # async: the request waits on the decider's thread (decided with the others waiting), not on the pool's
+    answer = await decider.pre_credit(flow.PreCreditAsk(key=key, uscc=body.uscc, reference=body.reference))
     metrics.decisions.labels("pre_credit", answer.grade, answer.decision).inc()
     return json_response(answer)
 
