@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test lint typecheck pytest mlflow-ui lock clean bench-env bench-lock
+.PHONY: install system-deps demo test lint typecheck pytest mlflow-ui lock clean bench-env bench-lock serving-env serving-lock
 
 install: $(STAMP)
 
@@ -65,6 +65,18 @@ $(BENCH)/.installed: benchmarks/scorecards.lock $(STAMP)
 	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
 	$(BIN)/uv pip sync --quiet --python $(BENCH)/bin/python benchmarks/scorecards.lock
 	touch $@
+
+# The serving benchmark's MLServer, in an environment of its own (see benchmarks/serving.in).
+SERVING := .venv-serving
+serving-env: $(SERVING)/.installed
+
+$(SERVING)/.installed: benchmarks/serving.lock $(STAMP)
+	test -x $(SERVING)/bin/python || $(PYTHON) -m venv $(SERVING)
+	$(BIN)/uv pip sync --quiet --python $(SERVING)/bin/python benchmarks/serving.lock
+	touch $@
+
+serving-lock: $(STAMP)
+	cd benchmarks && ../$(BIN)/uv pip compile serving.in --python-version 3.11 -o serving.lock
 
 bench-lock: $(STAMP)
 	cd benchmarks && ../$(BIN)/uv pip compile scorecards.in --python-version 3.11 -o scorecards.lock

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +20,7 @@ from scoring.features.catalog import load_catalog
 from scoring.serve.app import create_app
 from scoring.settings import Settings
 from scoring.store import Purpose, Role, create_key, engine_for, grant_consent
+from scoring.store.local_postgres import NoPostgres, local_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = GeneratorConfig(enterprises=2500, months=48, seed=11)
@@ -149,51 +146,17 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _postgres_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return versions[-1].parent if versions else None
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server on a free loopback port, for the session; skipped (saying so) without binaries.
 
-    CI installs the server from the OS packages (.ci/run). As root, the server runs as the
-    ``postgres`` user that the package creates, since PostgreSQL refuses to run as root.
+    CI installs the server from the OS packages (.ci/run); fsync is off: the tests check semantics.
     """
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found: the PostgreSQL tests did not run")
-    # not under pytest's own temp folder: that one is private to the user running the tests
-    base = Path(tempfile.mkdtemp(prefix="scoring-pg-"))
-    data, sockets = base / "data", base / "sockets"
-    sockets.mkdir()
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        import pwd
-
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            skip_or_fail("running as root without a postgres user: the PostgreSQL tests did not run")
-        for path in (base, sockets):
-            os.chown(path, user.pw_uid, user.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    run = functools.partial(subprocess.run, check=True, capture_output=True, text=True, timeout=120)
-    run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
-    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"])
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+        with local_postgres(durable=False) as url:
+            yield url
+    except NoPostgres as exc:  # raised on entering, before anything was yielded
+        skip_or_fail(f"{exc}: the PostgreSQL tests did not run")
 
 
 @pytest.fixture(scope="session")

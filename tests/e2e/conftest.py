@@ -44,16 +44,16 @@ def served_env(settings, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def run_server(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[Server]:
-    """uvicorn serving the app with ``env``, ready (``/readyz`` 200) when this yields; stopped after."""
+    """``scoring serve`` with ``env`` (uvicorn; with several workers, a socket each), ready (``/readyz``
+    200) when this yields; stopped after."""
     port = free_port()
     with log.open("w") as out:
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "scoring.serve.app:create_app",
-                "--factory",
+                "scoring.cli",
+                "serve",
                 "--host",
                 "127.0.0.1",
                 "--port",

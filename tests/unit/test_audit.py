@@ -231,3 +231,23 @@ def test_audit_verify_command_reports_tampering(tmp_path: Path) -> None:
         [sys.executable, "-m", "scoring.cli", "audit", "verify"], capture_output=True, text=True, env=env
     )
     assert bad.returncode == 1 and "missing" in bad.stdout
+
+
+def test_the_row_hash_is_its_definition_on_every_kind_of_character() -> None:
+    """A chain written before the hash was encoded by orjson verifies after: the same bytes hashed."""
+    import hashlib
+    import json
+    import random
+
+    from scoring.store.audit import _HASHED, _row_hash
+
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(0x80)] + list('信用评价额度\u2028\u2029\ufeff\U0001f600\\"/')
+    for _ in range(2000):
+        row = {
+            k: rng.choice([None, rng.randint(-(10**15), 10**15), "".join(rng.choices(alphabet, k=rng.randint(0, 30)))])
+            for k in _HASHED
+        }
+        prev = "".join(rng.choices("0123456789abcdef", k=64))
+        body = json.dumps([prev, *(row[k] for k in _HASHED)], ensure_ascii=False, separators=(",", ":"))
+        assert _row_hash(prev, row) == hashlib.sha256(body.encode()).hexdigest(), row

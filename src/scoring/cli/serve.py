@@ -21,6 +21,11 @@ def serve(
     import uvicorn
 
     settings = Settings()
+    if workers > 1:  # a listening socket per process, so that connections are spread over them
+        from scoring.serve.workers import run_workers
+
+        run_workers(host or settings.host, port or settings.port, workers, log_level="warning")
+        return
     uvicorn.run(
         "scoring.serve.app:create_app",
         factory=True,

@@ -208,11 +208,40 @@ def pre_credit(service: Service, key: ApiKey, uscc: str, *, reference: str | Non
 
 
 def pre_credit_many(service: Service, asks: list[PreCreditAsk]) -> list[PreCreditResponse | Exception]:
-    """Requests that arrived together, decided together: one consent query, one TreeSHAP pass per
-    model and one audit transaction for all of them. Per request, in the order asked, its answer
-    or its error (a 404, a 403 refusal that is audited, or the fault that kept its row out of the
-    log); none is returned before its audit row is committed. A request's decision is the one it
-    would get alone, bit for bit.
+    """Requests that arrived together, decided together (:func:`decide_pre_credit`) and stored in
+    one audit transaction: per request, in the order asked, its answer or its error. None is
+    returned before its audit row is committed."""
+    decided = decide_pre_credit(service, asks)
+    return decided.answers(append_each(service.engine, decided.groups()))
+
+
+@dataclass(frozen=True)
+class Decided:
+    """Requests decided and not yet stored: each request's answer, and the audit event that must be
+    committed before it is given (a decision, or a refusal); a request without an event (a 404)
+    has nothing to store."""
+
+    settled: list[tuple[PreCreditResponse | ApiError, Event | None]]
+
+    def groups(self) -> list[list[Event]]:
+        """The events to append, one group per request that has one."""
+        return [[event] for _, event in self.settled if event is not None]
+
+    def answers(self, outcomes: list[list[str] | Exception]) -> list[PreCreditResponse | Exception]:
+        """Each request's answer, given what :func:`scoring.store.append_each` did with the groups:
+        the answer where its event is committed, else the fault that kept it out."""
+        told = iter(outcomes)
+        out: list[PreCreditResponse | Exception] = []
+        for answer, event in self.settled:
+            outcome = next(told) if event is not None else None
+            out.append(outcome if isinstance(outcome, Exception) else answer)
+        return out
+
+
+def decide_pre_credit(service: Service, asks: list[PreCreditAsk]) -> Decided:
+    """Requests that arrived together, decided together: one consent query and one TreeSHAP pass per
+    model for all of them; per request its answer (a decision, a 404, or a 403 refusal) and its
+    audit event. A request's decision is the one it would get alone, bit for bit.
 
     Raises:
         ApiError: 503 for all of them, when no model, no snapshot or no pre-credit champion is loaded.
@@ -228,28 +257,26 @@ def pre_credit_many(service: Service, asks: list[PreCreditAsk]) -> list[PreCredi
     today = dt.date.today()
     pairs = [(a.uscc, a.key.bank_id or "") for a in asks]  # a bank key names its bank; without one, no consent
     consents = live_consents(service.engine, pairs, purposes=(Purpose.PRE_CREDIT,), on=today)
-    answers: list[PreCreditResponse | Exception | None] = [None] * len(asks)
-    stored: list[tuple[int, Event, PreCreditResponse | ApiError]] = []
+    settled: list[tuple[PreCreditResponse | ApiError, Event | None] | None] = [None] * len(asks)
     todo: list[tuple[int, Asked]] = []
     for i, (ask, pair) in enumerate(zip(asks, pairs, strict=True)):
         try:
             values, warnings = features_of(ready, ask.uscc)
         except ApiError as exc:
-            answers[i] = exc
+            settled[i] = (exc, None)
             continue
         consent = consents.get(pair)
         if consent is None or ask.key.role != Role.BANK:
-            stored.append((i, *_no_consent(ask, today)))
+            event, refusal = _no_consent(ask, today)
+            settled[i] = (refusal, event)
             continue
         records = records_of(ready, ask.uscc)
         todo.append((i, Asked(ask.key, ask.uscc, values, _consent_record(consent), records, warnings, ask.reference)))
     results = pre_credit_results(ready.models, [a.values for _, a in todo])
     for (i, asked), result in zip(todo, results, strict=True):
-        stored.append((i, *_pre_credit_decision(ready, asked, result)))
-    outcomes = append_each(service.engine, [[event] for _, event, _ in stored])
-    for (i, _, answer), outcome in zip(stored, outcomes, strict=True):
-        answers[i] = outcome if isinstance(outcome, Exception) else answer
-    return [a for a in answers if a is not None]
+        event, answer = _pre_credit_decision(ready, asked, result, str(uuid.uuid4()))
+        settled[i] = (answer, event)
+    return Decided(settled=[s for s in settled if s is not None])
 
 
 def _no_consent(ask: PreCreditAsk, today: dt.date) -> tuple[Event, ApiError]:
@@ -264,11 +291,12 @@ def _no_consent(ask: PreCreditAsk, today: dt.date) -> tuple[Event, ApiError]:
     return Event(kind="refusal", payload=payload, key=ask.key, uscc=ask.uscc), ApiError(403, "no_consent", zh, en)
 
 
-def _pre_credit_decision(ready: Ready, asked: Asked, result: PreCreditResult) -> tuple[Event, PreCreditResponse]:
+def _pre_credit_decision(
+    ready: Ready, asked: Asked, result: PreCreditResult, decision_id: str
+) -> tuple[Event, PreCreditResponse]:
     """One decided request: its audit event (the stored decision) and its answer."""
     evaluation = evaluation_record(result.evaluation, ready.catalog, asked.values)
     record = pre_credit_record(result, ready.catalog, asked.values)
-    decision_id = str(uuid.uuid4())
     body = payload(ready, asked, evaluation=evaluation, pre_credit=record)
     event = Event(kind="pre_credit", payload=body, key=asked.key, uscc=asked.uscc, event_id=decision_id)
     assert asked.consent is not None

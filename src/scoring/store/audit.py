@@ -10,7 +10,6 @@ updates or deletes an audit row.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import uuid
 import weakref
@@ -43,8 +42,13 @@ _HASHED = (
 
 
 def _row_hash(prev: str, row: dict[str, Any]) -> str:
-    body = json.dumps([prev, *(row.get(k) for k in _HASHED)], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+    """SHA-256 of ``json.dumps([prev, *fields], ensure_ascii=False, separators=(",", ":"))`` in UTF-8.
+
+    Encoded by orjson, which gives those bytes exactly for these values (strings, integers and
+    None; tests/unit/test_audit.py holds it on every kind of character): the standard library
+    spent a tenth of a millisecond escaping a decision's 24 KB payload text.
+    """
+    return hashlib.sha256(orjson.dumps([prev, *(row.get(k) for k in _HASHED)])).hexdigest()
 
 
 _DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS

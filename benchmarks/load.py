@@ -1,0 +1,157 @@
+"""What the serving benchmarks share: servers started and stopped as process groups, wrk as the load,
+and what is read off the servers while they are loaded (requests per worker, CPU, peak memory).
+
+wrk (Debian package ``wrk``, from ``make system-deps``) is the load generator because it is C and
+needs a fraction of a core at these rates: a Python client would take the CPU the servers are
+measured on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from common import tree_rss
+
+WRK_LUA = """
+local bodies = {%(bodies)s}
+local headers = {["Content-Type"] = "application/json"%(auth)s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", "%(path)s", headers, bodies[(i %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nRESULT {"requests": %%d, "duration_s": %%.3f, "connect": %%d, "read": %%d, "write": %%d, "status": %%d, '
+    .. '"timeout": %%d, "p50_ms": %%.3f, "p90_ms": %%.3f, "p99_ms": %%.3f, "max_ms": %%.3f}\\n',
+    summary.requests, summary.duration / 1e6, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, seconds: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"server not ready within {seconds} s: {log.read_text()[-3000:]}")
+
+
+def wrk(url: str, path: str, bodies: list[str], *, auth: str | None, seconds: int, connections: int) -> dict:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(
+        WRK_LUA
+        % {
+            "bodies": ",".join(json.dumps(b) for b in bodies),
+            "auth": f', ["Authorization"] = "Bearer {auth}"' if auth else "",
+            "path": path,
+        }
+    )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    result["per_s"] = result["requests"] / result["duration_s"]
+    result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return result
+
+
+def per_worker(base: str, route: str, polls: int = 40) -> dict[str, dict[str, float]]:
+    """Per server process (by pid), its count of ``route`` answered 200 and its latency histogram's count
+    at or under 100 ms and in all, read from /metrics: each answer comes from the worker that took the
+    request, so ``polls`` requests see every worker of a few."""
+    ok = re.compile(rf'scoring_requests_total\{{method="POST",route="{re.escape(route)}",status="200"\}} (\S+)')
+    fast = re.compile(rf'scoring_request_seconds_bucket\{{le="0.1",route="{re.escape(route)}"\}} (\S+)')
+    every = re.compile(rf'scoring_request_seconds_count\{{route="{re.escape(route)}"\}} (\S+)')
+    seen: dict[str, dict[str, float]] = {}
+    for _ in range(polls):
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        pid = re.search(r'scoring_worker\{pid="(\d+)"\}', text)
+        if pid is None:
+            continue
+
+        def value(pattern: re.Pattern, text: str = text) -> float:
+            m = pattern.search(text)
+            return float(m.group(1)) if m else 0.0
+
+        seen[pid.group(1)] = {"ok": value(ok), "fast": value(fast), "all": value(every)}
+    return seen
+
+
+def between(before: dict, after: dict) -> dict[str, dict[str, float]]:
+    return {pid: {k: v - before.get(pid, {}).get(k, 0.0) for k, v in now.items()} for pid, now in after.items()}
+
+
+def cpu_seconds(pgid: int) -> float:
+    """User and system CPU seconds so far of every process of a process group (a server and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # the process group, the 5th field of stat
+                total += int(fields[11]) + int(fields[12])  # utime and stime, the 14th and 15th
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class PeakMemory:
+    """The peak resident memory of a process and everything below it, sampled every 0.2 s."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, tree_rss(self.pid))
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def start(command: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A server in its own process group (so that _stop ends its workers too), its output to ``log``."""
+    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
