@@ -283,3 +283,22 @@ def test_the_amount_scorer_refuses_a_booster_with_other_features(amount_scorer: 
     config = amount_scorer.config.model_copy(update={"features": ["tax_sales_12m", "industry", "penalty_count_12m"]})
     with pytest.raises(ValueError, match="features differ"):
         AmountScorer(amount_scorer.booster, config)
+
+
+def test_rows_encoded_a_column_at_a_time_equal_each_row_encoded_alone() -> None:
+    """encode_rows is encode_values of every row, stacked: NaN where missing, a category's first place."""
+    from scoring.domain.scorer import encode_rows, encode_values
+
+    features = ["a", "b", "kind", "flag"]
+    categories = {"kind": ["x", "y", "x", "z"]}
+    rows = [
+        {"a": 1.5, "b": 2, "kind": "y", "flag": True},
+        {"a": float("nan"), "b": None, "kind": "x", "flag": False},
+        {"a": -0.0, "kind": "unknown", "flag": 1},
+        {"a": 1e300, "b": 7, "kind": None},
+        {},
+    ]
+    many = encode_rows(rows, features, categories)
+    alone = np.vstack([encode_values(r, features, categories) for r in rows])
+    assert many.shape == (5, 4) and many.tobytes() == alone.tobytes()  # bit for bit, NaNs and -0.0 included
+    assert many[0, 2] == 1.0 and many[1, 2] == 0.0 and np.isnan(many[2, 2])

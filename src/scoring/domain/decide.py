@@ -80,7 +80,7 @@ def evaluation_results(model: LoadedModel, rows: list[dict[str, Any]]) -> list[E
     assert isinstance(scorer, Scorer)
     if not rows:
         return []
-    x = np.vstack([scorer.vector(v) for v in rows])
+    x = scorer.rows(rows)
     prob, score, model_grade, grade, points, base = scorer.explained(x)
     names = scorer.config.features
     return [
@@ -119,8 +119,8 @@ def pre_credit_results(
     default = models.default.scorer
     amount = models.amount.scorer
     assert isinstance(default, Scorer) and isinstance(amount, AmountScorer)
-    d_prob, _, _, _, d_points, d_base = default.explained(np.vstack([default.vector(v) for v in rows]))
-    estimate, a_shap, a_base = amount.explained(np.vstack([amount.vector(v) for v in rows]))
+    d_prob, _, _, _, d_points, d_base = default.explained(default.rows(rows))
+    estimate, a_shap, a_base = amount.explained(amount.rows(rows))
     d_names, a_names = default.config.features, amount.config.features
     out = []
     for i, (values, evaluation) in enumerate(zip(rows, evaluations, strict=True)):
@@ -229,7 +229,8 @@ def pre_credit_record(result: PreCreditResult, catalog: Catalog, values: dict[st
 
 def inputs_record(features: list[str], catalog: Catalog, values: dict[str, Any]) -> list[dict[str, Any]]:
     """The inputs a decision was made on: every feature a served model reads, labelled."""
-    return [{"feature": n, "label_zh": catalog.feature(n).label_zh, "value": clean(values.get(n))} for n in features]
+    labels = catalog.labels_zh
+    return [{"feature": n, "label_zh": labels[n], "value": clean(values.get(n))} for n in features]
 
 
 # what a replay compares: everything the decision says, not the reasons' wording or the time

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from scoring.domain.policy import LimitPolicy
@@ -62,9 +63,13 @@ class ModelSet:
 
     def features(self) -> list[str]:
         """Every feature any served model or the policy reads, in a stable order."""
+        return list(self._features)
+
+    @cached_property
+    def _features(self) -> tuple[str, ...]:  # the set never changes: every decision asks
         names: dict[str, None] = {}
         for m in self.members():
             names.update(dict.fromkeys(m.config.features))
         if self.policy is not None:
             names.update(dict.fromkeys(self.policy.features))
-        return list(names)
+        return tuple(names)

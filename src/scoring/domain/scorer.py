@@ -14,6 +14,7 @@ contribution, and the explanation stays exact: the points of all features add up
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -194,6 +195,26 @@ def encode_values(values: dict[str, Any], features: list[str], categories: dict[
     return row
 
 
+def encode_rows(rows: Sequence[Mapping[str, Any]], features: list[str], categories: dict[str, list[str]]) -> np.ndarray:
+    """Many rows of values as an n x k matrix by :func:`encode_values`'s rules, a column at a time.
+
+    The same numbers as stacking :func:`encode_values` of each row (a test holds it); a column
+    built as a list and stored at once costs a fraction of an element stored at a time.
+    """
+    out = np.empty((len(rows), len(features)), dtype=np.float64)
+    for j, name in enumerate(features):
+        column = [row.get(name) for row in rows]
+        cats = categories.get(name)
+        if cats is not None:
+            index: dict[Any, float] = {}
+            for k, c in enumerate(cats):
+                index.setdefault(c, float(k))  # the first place of a category, as list.index gives it
+            out[:, j] = [index.get(v, np.nan) for v in column]
+        else:
+            out[:, j] = [np.nan if v is None else float(v) for v in column]
+    return out
+
+
 class Scorer:
     """Applies a booster and its config to feature rows. Built once per model version."""
 
@@ -220,6 +241,10 @@ class Scorer:
     def vector(self, values: dict[str, Any]) -> np.ndarray:
         """One enterprise's values as a 1 x k matrix, without building a DataFrame (the hot path)."""
         return encode_values(values, self.config.features, self.config.categories)
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Many enterprises' values as an n x k matrix (requests decided together)."""
+        return encode_rows(rows, self.config.features, self.config.categories)
 
     # ------------------------------------------------------------------ outputs
     def margin(self, x: np.ndarray) -> np.ndarray:
@@ -347,6 +372,9 @@ class AmountScorer:
 
     def vector(self, values: dict[str, Any]) -> np.ndarray:
         return encode_values(values, self.config.features, self.config.categories)
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        return encode_rows(rows, self.config.features, self.config.categories)
 
     def explained(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(amount in CNY, per-feature TreeSHAP on the log scale, base) from one TreeSHAP pass."""

@@ -246,6 +246,11 @@ class Catalog(BaseModel):
         return self.by_name[name]
 
     @cached_property
+    def labels_zh(self) -> dict[str, str]:
+        """Each feature's Chinese label, by name (every decision labels its 130-odd inputs)."""
+        return {name: f.label_zh for name, f in self.by_name.items()}
+
+    @cached_property
     def by_name(self) -> dict[str, Feature]:
         # serving looks up every input's label per decision: a scan of 120 features cost 0.8 ms
         return {f.name: f for f in self.features}
