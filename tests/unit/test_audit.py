@@ -251,3 +251,32 @@ def test_the_row_hash_is_its_definition_on_every_kind_of_character() -> None:
         prev = "".join(rng.choices("0123456789abcdef", k=64))
         body = json.dumps([prev, *(row[k] for k in _HASHED)], ensure_ascii=False, separators=(",", ":"))
         assert _row_hash(prev, row) == hashlib.sha256(body.encode()).hexdigest(), row
+
+
+def test_the_servers_store_checkpoints_off_the_commit_and_a_second_process_waits_its_turn(tmp_path: Path) -> None:
+    """No checkpoint at commit (wal_autocheckpoint=0): the Checkpointer's; appends from two processes
+    at once, each waiting on the file lock instead of SQLite's polling, make one unbroken chain."""
+    from scoring.store.engine import Checkpointer
+
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    engine = engine_for(url, background_checkpoints=True)
+    with engine.connect() as con:
+        assert con.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    checkpoints = Checkpointer(engine, seconds=0.05)
+    code = (
+        "import sys; from scoring.store import Event, append, engine_for\n"
+        "e = engine_for(sys.argv[1])\n"
+        "for i in range(100): append(e, [Event(kind='note', payload={'i': i, 'by': sys.argv[2]})])\n"
+    )
+    others = [subprocess.Popen([sys.executable, "-c", code, url, f"p{k}"]) for k in range(2)]
+    for i in range(100):
+        append(engine, [Event(kind="note", payload={"i": i, "by": "here"})])
+    assert [p.wait(timeout=120) for p in others] == [0, 0]
+    checkpoints.stop()  # a last checkpoint: the log is all in the file
+    with engine.connect() as con:
+        busy, log, done = con.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    assert busy == 0 and log == done
+    report = verify_chain(engine)
+    assert report.intact and report.rows == 300, report.problems[:3]
+    assert (tmp_path / "decisions.db.append-lock").exists()
+    engine.dispose()

@@ -32,6 +32,7 @@ from scoring.registry.versions import configure
 from scoring.serve.auth import KeyCache, RateLimiter
 from scoring.settings import Settings
 from scoring.store import engine_for
+from scoring.store.engine import Checkpointer
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Service:
     _stop: threading.Event = field(default_factory=threading.Event)
     _swap_lock: threading.Lock = field(default_factory=threading.Lock)
     _poller: threading.Thread | None = None
+    checkpointer: Checkpointer | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, on_swap: list[SwapHook] | None = None) -> Service:
@@ -87,7 +89,7 @@ class Service:
         service = cls(
             settings=settings,
             catalog=catalog,
-            engine=engine_for(settings.decision_url),
+            engine=engine_for(settings.decision_url, background_checkpoints=True),
             registry=Registry(policy_path=settings.model_spec_path("pre_credit_policy"), alias=settings.model_alias),
             keys=KeyCache(settings.key_cache_seconds),
             on_swap=list(on_swap or []),
@@ -99,6 +101,7 @@ class Service:
             log.warning("no online features: %s", exc)
             service.problems.append(str(exc))
         configure(settings)
+        service.checkpointer = Checkpointer(service.engine)
         service.refresh()
         return service
 
@@ -175,6 +178,8 @@ class Service:
         self._stop.set()
         if self._poller is not None:
             self._poller.join(timeout=5)
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
     # ------------------------------------------------------------------ state

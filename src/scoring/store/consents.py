@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scoring.store.audit import Event, _append_in, _append_lock
+from scoring.store.audit import Event, _append_in, _append_lock, writers_lock
 from scoring.store.keys import ApiKey
 from scoring.store.tables import _now, consents
 
@@ -52,7 +52,7 @@ def grant_consent(
         "created_by": created_by,
         "revoked_at": None,
     }
-    with _append_lock, engine.begin() as con:
+    with _append_lock, writers_lock(engine), engine.begin() as con:
         con.execute(consents.insert().values(**record))
         _append_in(
             con, [Event(kind="consent_granted", payload=record, key=key, uscc=uscc, ref_id=str(record["consent_id"]))]
@@ -62,7 +62,7 @@ def grant_consent(
 
 def revoke_consent(engine: sa.Engine, consent_id: str, *, by: str, key: ApiKey | None = None) -> dict[str, Any] | None:
     """Revoke a consent from now on; the revoked record, or None when there is no live consent of that id."""
-    with _append_lock, engine.begin() as con:
+    with _append_lock, writers_lock(engine), engine.begin() as con:
         done = con.execute(
             consents.update()
             .where(consents.c.consent_id == consent_id, consents.c.revoked_at.is_(None))
