@@ -220,13 +220,13 @@ def ours(
 
 def one_run(home: Path, args: argparse.Namespace) -> dict:
     """Ours on SQLite (64, 4 and 512 connections), on PostgreSQL (64) and the two peers, one after another."""
-    from scoring.store.local_postgres import local_postgres
-
     load = {"seconds": args.seconds, "connections": args.connections, "workers": args.workers}
     same = {**load, "enterprises": args.enterprises, "seed": args.seed}
     run = {"sqlite": ours(home, None, light=args.light_connections, overload=args.overload_connections, **same)}
     if args.ours_only:
         return run
+    from scoring.store.local_postgres import local_postgres
+
     with local_postgres(durable=True) as url:
         run["postgres"] = ours(home, url, light=0, overload=0, **same)
     import duckdb
@@ -371,9 +371,14 @@ def main() -> None:
     parser.add_argument("--enterprises", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ours-only", action="store_true", help="no PostgreSQL and no peers (code before and after)")
+    parser.add_argument("--http-only", action="store_true", help="no in-process part (code before it existed)")
     parser.add_argument("--write", action="store_true", help="write the section of docs/benchmarks.md")
     args = parser.parse_args()
     home = args.home.resolve()
+    if args.http_only:
+        runs = [one_run(home, args) for _ in range(args.runs)]
+        print("HTTP " + json.dumps(runs), flush=True)
+        return
     inproc = in_process(home, args.decisions, args.seed)
     print(json.dumps(inproc, indent=1), flush=True)
     runs = []

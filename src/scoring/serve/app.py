@@ -7,6 +7,7 @@ Every decision, refusal and outcome is appended to the audit log before it is an
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,6 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = await run_in_threadpool(Service.open, settings, on_swap=hooks)
         app.state.service = service
+        # what start-up loaded (the libraries, the snapshot, the models) lives as long as the process:
+        # kept out of the collector's full passes, which otherwise walk it all while answers wait
+        gc.collect()
+        gc.freeze()
         app.state.decider = decider = Decider(service)
         decider.start()
         service.start_polling()
