@@ -53,3 +53,23 @@ def test_connections_reach_every_worker_and_a_dead_worker_is_replaced(served, tm
         for pid in now:  # the workers went with the supervisor
             with pytest.raises(ProcessLookupError):
                 os.kill(int(pid), 0)
+
+
+def test_a_port_in_use_is_an_error_not_a_loop_of_restarts(served, tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "scoring.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=served_env(served.settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0
+    assert "ended while starting" in done.stdout + done.stderr, done.stderr[-2000:]

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
 from typing import Any
 
 from scoring.errors import ScoringError
@@ -26,7 +27,6 @@ from scoring.errors import ScoringError
 log = logging.getLogger(__name__)
 
 APP = "scoring.serve.app:create_app"
-STARTUP_SECONDS = 20.0  # a worker that ends sooner after its start failed to start (a port in use): no loop on it
 BACKLOG = 2048
 
 
@@ -49,13 +49,22 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, options: dict[str, Any]) -> None:
-    """One server process: its own socket, then uvicorn serving the app on it until told to stop."""
+def _worker(host: str, port: int, options: dict[str, Any], started: EventType) -> None:
+    """One server process: its own socket, then uvicorn serving the app on it until told to stop;
+    ``started`` is set once uvicorn has started (the app's start-up done, the socket served)."""
     import uvicorn
 
     sock = listening_socket(host, port)
-    config = uvicorn.Config(APP, factory=True, **options)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn.Config(APP, factory=True, **options))
+
+    def tell() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started:
+            started.set()
+
+    threading.Thread(target=tell, name="started", daemon=True).start()
+    server.run(sockets=[sock])
 
 
 def run_workers(host: str, port: int, workers: int, **options: Any) -> None:
@@ -68,20 +77,21 @@ def run_workers(host: str, port: int, workers: int, **options: Any) -> None:
     context = mp.get_context("spawn")  # a fresh interpreter per worker, as uvicorn's own supervisor
     stop = threading.Event()
 
-    def start() -> tuple[BaseProcess, float]:
-        process = context.Process(target=_worker, args=(host, port, options), name="scoring-worker")
+    def start() -> tuple[BaseProcess, EventType]:
+        started = context.Event()
+        process = context.Process(target=_worker, args=(host, port, options, started), name="scoring-worker")
         process.start()
-        return process, time.monotonic()
+        return process, started
 
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     running = [start() for _ in range(workers)]
     failed: str | None = None
     try:
         while not stop.wait(0.5):
-            for k, (process, began) in enumerate(running):
+            for k, (process, started) in enumerate(running):
                 if process.is_alive():
                     continue
-                if time.monotonic() - began < STARTUP_SECONDS:
+                if not started.is_set():  # it never served: a port in use, a broken home; no loop on it
                     failed = f"server process {process.pid} ended while starting (exit code {process.exitcode})"
                     stop.set()
                     break
