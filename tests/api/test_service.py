@@ -5,6 +5,7 @@ import json
 
 import duckdb
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from scoring.store import Role, create_key, engine_for, verify_chain
 
@@ -344,6 +345,15 @@ def test_metrics_count_requests_latency_grades_and_versions(client, keys, decisi
     )
     assert 'scoring_model_info{name="credit_evaluation",version="' in text
     assert "scoring_registry_reachable 1.0" in text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    together = {s.name: s.value for s in families["scoring_decided_together"].samples if not s.labels.get("le")}
+    answered = sum(
+        s.value
+        for s in families["scoring_requests"].samples
+        if s.name == "scoring_requests_total"
+        and s.labels == {"method": "POST", "route": "/v1/pre-credit", "status": "200"}
+    )
+    assert together["scoring_decided_together_count"] >= 1 and together["scoring_decided_together_sum"] >= answered
 
 
 def test_errors_have_a_stable_code_and_both_languages(client, keys) -> None:

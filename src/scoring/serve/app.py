@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # kept out of the collector's full passes, which otherwise walk it all while answers wait
         gc.collect()
         gc.freeze()
-        app.state.decider = decider = Decider(service)
+        app.state.decider = decider = Decider(service, metrics)
         decider.start()
         service.start_polling()
         yield

@@ -25,6 +25,7 @@ import threading
 from dataclasses import dataclass
 
 from scoring.serve import flow
+from scoring.serve.middleware import Metrics
 from scoring.serve.schemas import PreCreditResponse
 from scoring.serve.state import Service
 from scoring.store import append_each
@@ -53,16 +54,14 @@ def _settle(future: asyncio.Future[PreCreditResponse], answer: PreCreditResponse
 class Decider:
     """The process's threads for pre-credit decisions; started and stopped with the app."""
 
-    def __init__(self, service: Service, *, max_batch: int = MAX_BATCH):
-        self.service, self.max_batch = service, max_batch
+    def __init__(self, service: Service, metrics: Metrics, *, max_batch: int = MAX_BATCH):
+        self.service, self.metrics, self.max_batch = service, metrics, max_batch
         self._asks: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._decided: queue.SimpleQueue[tuple[list[_Job], flow.Decided] | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._deciding, name="decider", daemon=True),
             threading.Thread(target=self._committing, name="decider-commit", daemon=True),
         ]
-        self.batches = 0  # decided batches, read by the tests
-        self.decided = 0
 
     def start(self) -> None:
         for t in self._threads:
@@ -89,8 +88,7 @@ class Decider:
                 _log_unexpected(exc, len(jobs))
                 _settle_all(jobs, [exc] * len(jobs))
                 continue
-            self.batches += 1
-            self.decided += len(jobs)
+            self.metrics.decided_together.observe(len(jobs))
             self._decided.put((jobs, decided))
         self._decided.put(None)
 

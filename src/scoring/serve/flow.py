@@ -27,7 +27,7 @@ from scoring.domain.decide import (
 )
 from scoring.domain.models import LoadedModel
 from scoring.errors import ApiError, ScoringError
-from scoring.serve.refusals import refuse
+from scoring.serve.refusals import no_consent
 from scoring.serve.schemas import (
     EvaluationResponse,
     ModelPublic,
@@ -68,6 +68,9 @@ def features_of(ready: Ready, uscc: str) -> tuple[dict[str, Any], list[str]]:
     return values, warnings
 
 
+PRE_CREDIT_REQUEST = "POST /v1/pre-credit"  # what a pre-credit refusal says was asked
+
+
 def consent_for(
     service: Service, key: ApiKey, uscc: str, purposes: tuple[Purpose, ...], what: str
 ) -> dict[str, Any] | None:
@@ -78,17 +81,9 @@ def consent_for(
     bank_id = key.bank_id or ""  # a bank key always names its bank; without one nothing is authorized
     consent = live_consent(service.engine, uscc=uscc, bank_id=bank_id, purposes=purposes, on=today)
     if consent is None:
-        wanted = " or ".join(p.value for p in purposes)
-        raise refuse(
-            service.engine,
-            key,
-            code="no_consent",
-            zh=f"该主体未授权本银行（{key.bank_id}）用于此用途，或授权已过期、已撤销",
-            en=f"enterprise {uscc} has no unexpired, unrevoked authorization of bank {key.bank_id} for {wanted} "
-            f"on {today}",
-            uscc=uscc,
-            what=what,
-        )
+        event, error = no_consent(key, uscc, purposes, today, what)
+        append(service.engine, [event])
+        raise error
     return _consent_record(consent)
 
 
@@ -267,7 +262,7 @@ def decide_pre_credit(service: Service, asks: list[PreCreditAsk]) -> Decided:
             continue
         consent = consents.get(pair)
         if consent is None or ask.key.role != Role.BANK:
-            event, refusal = _no_consent(ask, today)
+            event, refusal = no_consent(ask.key, ask.uscc, (Purpose.PRE_CREDIT,), today, PRE_CREDIT_REQUEST)
             settled[i] = (refusal, event)
             continue
         records = records_of(ready, ask.uscc)
@@ -277,18 +272,6 @@ def decide_pre_credit(service: Service, asks: list[PreCreditAsk]) -> Decided:
         event, answer = _pre_credit_decision(ready, asked, result, str(uuid.uuid4()))
         settled[i] = (answer, event)
     return Decided(settled=[s for s in settled if s is not None])
-
-
-def _no_consent(ask: PreCreditAsk, today: dt.date) -> tuple[Event, ApiError]:
-    """The refusal of a request without a live consent: its audit event and its 403."""
-    what = "POST /v1/pre-credit"
-    en = (
-        f"enterprise {ask.uscc} has no unexpired, unrevoked authorization of bank {ask.key.bank_id} "
-        f"for pre_credit on {today}"
-    )
-    zh = f"该主体未授权本银行（{ask.key.bank_id}）用于此用途，或授权已过期、已撤销"
-    payload = {"code": "no_consent", "request": what, "message_en": en}
-    return Event(kind="refusal", payload=payload, key=ask.key, uscc=ask.uscc), ApiError(403, "no_consent", zh, en)
 
 
 def _pre_credit_decision(

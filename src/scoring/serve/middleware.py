@@ -157,6 +157,12 @@ class Metrics:
         self.refused = Counter(
             "scoring_refused", "requests refused at once, by reason", ["reason"], registry=self.registry
         )
+        self.decided_together = Histogram(
+            "scoring_decided_together",
+            "pre-credit requests decided in one batch (one consent query, one TreeSHAP pass per model)",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
         self.in_flight = Gauge("scoring_in_flight", "requests being worked on by this process", registry=self.registry)
         # each server process answers /metrics with its own counts: its pid says whose they are
         self.worker = Gauge("scoring_worker", "this server process (1), by pid", ["pid"], registry=self.registry)

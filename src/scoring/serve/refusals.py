@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from scoring.errors import ApiError
-from scoring.store import ApiKey, Event, Role, append
+from scoring.store import ApiKey, Event, Purpose, Role, append
 
 ROLE_ZH = {Role.BANK: "银行", Role.ANALYST: "分析人员", Role.REGULATOR: "监管人员", Role.ADMIN: "管理员"}
 
 
+def refusal(key: ApiKey, *, code: str, zh: str, en: str, uscc: str | None, what: str) -> tuple[Event, ApiError]:
+    """A 403 and the audit event that records it (to be appended before the 403 is answered)."""
+    payload = {"code": code, "request": what, "message_en": en}
+    return Event(kind="refusal", payload=payload, key=key, uscc=uscc), ApiError(403, code, zh, en)
+
+
 def refuse(engine: sa.Engine, key: ApiKey, *, code: str, zh: str, en: str, uscc: str | None, what: str) -> ApiError:
     """A 403, appended to the audit log as a refusal first."""
-    append(
-        engine, [Event(kind="refusal", payload={"code": code, "request": what, "message_en": en}, key=key, uscc=uscc)]
+    event, error = refusal(key, code=code, zh=zh, en=en, uscc=uscc, what=what)
+    append(engine, [event])
+    return error
+
+
+def no_consent(key: ApiKey, uscc: str, purposes: tuple[Purpose, ...], on: dt.date, what: str) -> tuple[Event, ApiError]:
+    """The refusal of a bank's request about an enterprise that has not authorized it for ``purposes``."""
+    wanted = " or ".join(p.value for p in purposes)
+    return refusal(
+        key,
+        code="no_consent",
+        zh=f"该主体未授权本银行（{key.bank_id}）用于此用途，或授权已过期、已撤销",
+        en=f"enterprise {uscc} has no unexpired, unrevoked authorization of bank {key.bank_id} for {wanted} on {on}",
+        uscc=uscc,
+        what=what,
     )
-    return ApiError(403, code, zh, en)
