@@ -94,3 +94,52 @@ def test_grading_processes_give_the_rows_of_one(home, monkeypatch) -> None:
     alone = batch_run._graded(models, catalog, frame, workers=1)
     pooled = batch_run._graded(models, catalog, frame, workers=2)
     pd.testing.assert_frame_equal(pooled, alone, check_exact=True)
+
+
+def _fields(result) -> dict:
+    """A pre-credit result's numbers and words, without the model objects it points to."""
+    evaluation = {k: v for k, v in vars(result.evaluation).items() if k != "model"}
+    return {**{k: v for k, v in vars(result).items() if k not in ("evaluation", "models")}, "evaluation": evaluation}
+
+
+def test_the_service_decides_from_the_stored_outputs_only_while_they_are_current(home) -> None:
+    """Stored by `scoring score` for the served models and snapshot build, the three models' outputs are
+    what the service takes instead of three TreeSHAP passes: every enterprise's pre-credit result is
+    the computed one exactly. A tampered store fails the check when loaded; a rebuilt snapshot is stale."""
+    from scoring.domain.decide import pre_credit_results
+    from scoring.serve.flow import stored_of
+    from scoring.serve.precomputed import load_precomputed
+    from scoring.serve.state import Service
+
+    catalog = load_catalog(home.catalog_path)
+    service = Service.open(home)
+    as_of = service.ready().as_of  # the served snapshot
+    try:
+        assert service.precomputed is None  # nothing stored yet: every decision is computed
+        score_on_duckdb(home, catalog, as_of=as_of, out=home.path(Path("var")))
+        service.take_stored_outputs()
+        ready = service.ready()
+        assert ready.precomputed is not None and len(ready.precomputed.rows) == len(ready.online.usccs)
+        usccs = list(ready.online.usccs)
+        rows = [ready.online.values(u) for u in usccs]
+        stored = stored_of(ready, usccs)
+        assert stored is not None
+        taken = pre_credit_results(ready.models, rows, outputs=stored)
+        computed = pre_credit_results(ready.models, rows)
+        assert [_fields(t) for t in taken] == [_fields(c) for c in computed]
+        models, online = ready.models, ready.online
+    finally:
+        service.stop()
+    with connect(home.warehouse_path) as con:  # a stored number off by a rounding: the check refuses them all
+        con.execute(f"UPDATE {SCORES_TABLE} SET amount_estimate = amount_estimate * (1 + 1e-15)")
+    assert load_precomputed(str(home.warehouse_path), models, online) is None
+    score_on_duckdb(home, catalog, as_of=as_of, out=home.path(Path("var")))
+    assert load_precomputed(str(home.warehouse_path), models, online) is not None
+    with connect(home.warehouse_path) as con:  # the snapshot built again from new data: the stored rows are stale
+        con.execute(
+            "INSERT INTO penalties (penalty_id, uscc, domain, severity, amount, decision_date) "
+            "VALUES ('T-NEWER', ?, '税务', '一般', 100, ?)",
+            [usccs[0], as_of - dt.timedelta(days=3)],
+        )
+        store_snapshot(con, catalog, as_of=as_of)
+    assert load_precomputed(str(home.warehouse_path), models, online) is None

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scoring.batch.stored import record_build
+from scoring.batch.stored import build_versions, record_build
 from scoring.batch.workers import grade_chunk, payload_of, rebuilt, start_worker
 from scoring.domain.batch import SCORES_TABLE, grade_frame
 from scoring.domain.models import ModelSet
@@ -70,7 +70,7 @@ def _graded(models: ModelSet, catalog: Catalog, frame: pd.DataFrame, *, workers:
         return pd.concat(list(pool.map(grade_chunk, chunks)), ignore_index=True)
 
 
-def _store(con: duckdb.DuckDBPyConnection, graded: pd.DataFrame, as_of: dt.date, version: str) -> None:
+def _store(con: duckdb.DuckDBPyConnection, graded: pd.DataFrame, as_of: dt.date, versions: dict[str, str]) -> None:
     """The rows into ``scores``, replacing the date's; the table is made anew when its columns changed
     (another champion, another catalog): the rows of other dates were graded by other models.
     ``score_builds`` says which model graded which build of the snapshot (see stored.py)."""
@@ -84,7 +84,7 @@ def _store(con: duckdb.DuckDBPyConnection, graded: pd.DataFrame, as_of: dt.date,
         con.execute(f"CREATE TABLE IF NOT EXISTS {SCORES_TABLE} AS SELECT * FROM graded LIMIT 0")
         con.execute(f"DELETE FROM {SCORES_TABLE} WHERE as_of = ?", [as_of])
         con.execute(f"INSERT INTO {SCORES_TABLE} SELECT * FROM graded")
-        record_build(con, as_of=as_of, version=version)
+        record_build(con, as_of=as_of, versions=versions)
     finally:
         con.unregister("graded")
 
@@ -103,7 +103,7 @@ def score_on_duckdb(
     with connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con:
         frame = load_snapshot(con, catalog, as_of=as_of)
         graded = _graded(models, catalog, frame, workers=workers or os.cpu_count() or 1)
-        _store(con, graded, as_of, models.evaluation.version)
+        _store(con, graded, as_of, build_versions(models))
     target = out / SCORES_TABLE / f"as_of={as_of}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shlex
 import threading
 import time
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from scoring.cli.data import DEMO_ENTERPRISES, DEMO_MONTHS, DEMO_SEED
 from scoring.cli.output import console, fail, generate_with_progress, print_amount, print_gate, print_training
 from scoring.settings import Settings
+
+if TYPE_CHECKING:
+    from scoring.features.catalog import Catalog
 
 commands = typer.Typer()
 
@@ -39,13 +44,13 @@ def demo(
     manifest_file = settings.raw_path / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     if manifest.get("generator") == asdict(cfg) and manifest.get("version") == __version__:
-        console.print(f"[1/5] synthetic county already in {settings.raw_path} (seed {seed})")
+        console.print(f"[1/6] synthetic county already in {settings.raw_path} (seed {seed})")
     else:
         for stale in settings.raw_path.glob("*.parquet"):  # the demo's own folder: drop tables of older versions
             stale.unlink()
         generate_with_progress(cfg, settings.raw_path)
-        console.print(f"[1/5] generated {enterprises:,} enterprises x {months} months into {settings.raw_path}")
-    with console.status("[2/5] ingesting"):
+        console.print(f"[1/6] generated {enterprises:,} enterprises x {months} months into {settings.raw_path}")
+    with console.status("[2/6] ingesting"):
         try:
             results = ingest_directory(settings.raw_path, settings.warehouse_path)
         except WarehouseFormatError:
@@ -53,23 +58,41 @@ def demo(
             settings.warehouse_path.unlink()
             results = ingest_directory(settings.raw_path, settings.warehouse_path)
     console.print(
-        f"[2/5] ingested {sum(r.rows_read for r in results):,} rows: {sum(r.inserted for r in results):,} new, "
+        f"[2/6] ingested {sum(r.rows_read for r in results):,} rows: {sum(r.inserted for r in results):,} new, "
         f"{sum(r.replaced for r in results):,} replaced, {sum(r.unchanged for r in results):,} unchanged, "
         f"{sum(r.quarantined for r in results):,} quarantined with reasons"
     )
     catalog = load_catalog(settings.catalog_path)
     with (
         connect(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit) as con,
-        console.status("[3/5] building features"),
+        console.status("[3/6] building features"),
     ):
         as_of = extract_date_of(con)
         n = store_snapshot(con, catalog, as_of=as_of)
-    console.print(f"[3/5] built {len(catalog.features)} features for {n:,} enterprises as of {as_of}")
+    console.print(f"[3/6] built {len(catalog.features)} features for {n:,} enterprises as of {as_of}")
     _train(settings)
+    _grade(settings, catalog, as_of)
     key = _keys(settings)
     console.print(f"demo ready in {time.perf_counter() - started:.0f}s")
     if serve_api:
         _serve_and_show(settings, key)
+
+
+def _grade(settings: Settings, catalog: Catalog, as_of: dt.date) -> None:
+    """Every enterprise graded by the champions (`scoring score`): the supervision population, and the
+    models' numbers that served decisions then take instead of computing them (serve/precomputed.py)."""
+    from scoring.batch.run import champions, score_on_duckdb
+    from scoring.batch.stored import build_versions, is_current
+    from scoring.data.ingest import connect
+
+    models = champions(settings)
+    with connect(settings.warehouse_path, read_only=True) as con:
+        if is_current(con, as_of, build_versions(models)):
+            console.print(f"[5/6] every enterprise as of {as_of} was graded by these champions already: kept")
+            return
+    with console.status("[5/6] grading every enterprise with the champions"):
+        scored = score_on_duckdb(settings, catalog, as_of=as_of, out=settings.path(Path("var")))
+    console.print(f"[5/6] graded {scored.rows:,} enterprises as of {as_of} with every SHAP value")
 
 
 def _train(settings: Settings) -> None:
@@ -96,18 +119,18 @@ def _train(settings: Settings) -> None:
 
     kept = current(settings.model_name, current_lineage(settings)["fingerprint"])
     if kept:
-        console.print(f"[4/5] champion {settings.model_name} v{kept} was trained on this very data: kept")
+        console.print(f"[4/6] champion {settings.model_name} v{kept} was trained on this very data: kept")
     else:
-        with console.status("[4/5] training the credit evaluation") as status:
-            result = train_evaluation(settings, progress=lambda m: status.update(f"[4/5] {m}"))
+        with console.status("[4/6] training the credit evaluation") as status:
+            result = train_evaluation(settings, progress=lambda m: status.update(f"[4/6] {m}"))
         print_training(result)
         settle(result.model_name, result.alias)
     fingerprint = lineage_now(settings)["fingerprint"]
     if current("pre_credit_default", fingerprint) and current("pre_credit_amount", fingerprint):
-        console.print("[4/5] pre-credit champions were trained on this very data: kept")
+        console.print("[4/6] pre-credit champions were trained on this very data: kept")
         return
-    with console.status("[4/5] training the pre-credit models") as status:
-        pre = train_pre_credit(settings, progress=lambda m: status.update(f"[4/5] {m}"))
+    with console.status("[4/6] training the pre-credit models") as status:
+        pre = train_pre_credit(settings, progress=lambda m: status.update(f"[4/6] {m}"))
     print_training(pre.default)
     print_amount(pre.amount)
     for r in (pre.default, pre.amount):
@@ -184,7 +207,7 @@ def _serve_and_show(settings: Settings, key: str) -> None:
         answer = httpx.post(
             f"{base}/v1/evaluations", json={"uscc": uscc}, headers={"Authorization": f"Bearer {key}"}, timeout=10
         )
-        console.print(f"[5/5] served: POST /v1/evaluations -> {answer.status_code}")
+        console.print(f"[6/6] served: POST /v1/evaluations -> {answer.status_code}")
         console.print_json(answer.text)
         console.print("\nTry it yourself (the API docs are at " + base + "/docs):\n")
         console.print(curl, soft_wrap=True, highlight=False)

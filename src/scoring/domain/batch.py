@@ -5,7 +5,8 @@ the functions that make a served decision (the scorer's one TreeSHAP pass, the r
 policy). A row holds the evaluation (probability, score, grade, the model's grade before overrides,
 the base points and every feature's points), the top reasons in Chinese, and, when the 信易贷
 models are served, the default probability, the amount estimate, the pre-credit limit and the
-decision with the default model's points.
+decision with the default model's points and base, and the amount model's shares of the log amount
+and its base: every number a served decision is made from (``scoring.domain.outputs``).
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ def _pre_credit(
     assert models.default is not None and models.amount is not None and models.policy is not None
     default, amount, policy = models.default.scorer, models.amount.scorer, models.policy
     assert isinstance(default, Scorer) and isinstance(amount, AmountScorer)
-    d_prob, _, _, _, d_points, _ = default.explained(default.matrix(frame))
-    estimate, a_shap, _ = amount.explained(amount.matrix(frame))
+    d_prob, _, _, _, d_points, d_base = default.explained(default.matrix(frame))
+    estimate, a_shap, a_base = amount.explained(amount.matrix(frame))
     decisions = [
         decide_limit(
             policy,
@@ -133,7 +134,9 @@ def _pre_credit(
     out["default_version"] = models.default.version
     out["amount_version"] = models.amount.version
     out["default_probability"] = d_prob
+    out["default_base_points"] = d_base
     out["amount_estimate"] = estimate
+    out["amount_base"] = a_base
     out["pre_credit_limit"] = [d.pre_credit_limit for d in decisions]
     out["decision"] = [d.decision for d in decisions]
     out["decision_zh"] = [d.decision_zh for d in decisions]

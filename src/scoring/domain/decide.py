@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from scoring.domain.models import LoadedModel, ModelSet
+from scoring.domain.outputs import Outputs, explain
 from scoring.domain.policy import LimitDecision, LimitPolicy, decide_limit
 from scoring.domain.reasons import Reason, reasons_from
-from scoring.domain.scorer import AmountScorer, Override, Scorer
+from scoring.domain.scorer import Override, Scorer
 from scoring.features.catalog import Catalog
 
 TOP_REASONS = 5
@@ -70,18 +71,25 @@ def evaluation_result(model: LoadedModel, values: dict[str, Any]) -> EvaluationR
     return evaluation_results(model, [values])[0]
 
 
-def evaluation_results(model: LoadedModel, rows: list[dict[str, Any]]) -> list[EvaluationResult]:
+def evaluation_results(
+    model: LoadedModel, rows: list[dict[str, Any]], *, outputs: Outputs | None = None
+) -> list[EvaluationResult]:
     """Many evaluations in one booster call (the batch endpoint, and requests decided together).
 
-    Each row's numbers are those of that row decided alone, bit for bit: the booster predicts
-    row by row, and every NumPy step here is per row (a test holds it).
+    Each row's numbers are those of that row decided alone, bit for bit (see :func:`explain`).
+    ``outputs``: the model's numbers for these rows when they are known already (stored by the batch
+    scorer); the overrides are still read from the rows.
     """
     scorer = model.scorer
     assert isinstance(scorer, Scorer)
     if not rows:
         return []
     x = scorer.rows(rows)
-    prob, score, model_grade, grade, points, base = scorer.explained(x)
+    if outputs is None:
+        prob, score, model_grade, grade, points, base = scorer.explained(x)
+    else:
+        o = outputs
+        prob, score, model_grade, grade, points, base = o.probability, o.score, o.model_grade, o.grade, o.points, o.base
     names = scorer.config.features
     return [
         EvaluationResult(
@@ -107,39 +115,44 @@ def pre_credit_result(
 
 
 def pre_credit_results(
-    models: ModelSet, rows: list[dict[str, Any]], *, policy: LimitPolicy | None = None
+    models: ModelSet,
+    rows: list[dict[str, Any]],
+    *,
+    policy: LimitPolicy | None = None,
+    outputs: Outputs | None = None,
 ) -> list[PreCreditResult]:
-    """:func:`pre_credit_result` of many enterprises: one TreeSHAP pass per model for all of them."""
+    """:func:`pre_credit_result` of many enterprises: one TreeSHAP pass per model for all of them, or
+    none when ``outputs`` holds the three models' numbers for these rows already. The limit policy
+    is applied here either way."""
     assert models.default is not None and models.amount is not None
     policy = policy or models.policy
     assert policy is not None
     if not rows:
         return []
-    evaluations = evaluation_results(models.evaluation, rows)
-    default = models.default.scorer
-    amount = models.amount.scorer
-    assert isinstance(default, Scorer) and isinstance(amount, AmountScorer)
-    d_prob, _, _, _, d_points, d_base = default.explained(default.rows(rows))
-    estimate, a_shap, a_base = amount.explained(amount.rows(rows))
-    d_names, a_names = default.config.features, amount.config.features
+    o = outputs if outputs is not None else explain(models, rows, pre_credit=True)
+    assert o.has_pre_credit and len(o) == len(rows)
+    assert o.default_points is not None and o.default_base is not None and o.default_probability is not None
+    assert o.amount_shap is not None and o.amount_base is not None and o.amount_estimate is not None
+    evaluations = evaluation_results(models.evaluation, rows, outputs=o)
+    d_names, a_names = models.default.scorer.config.features, models.amount.scorer.config.features
     out = []
     for i, (values, evaluation) in enumerate(zip(rows, evaluations, strict=True)):
         decision = decide_limit(
             policy,
-            amount_estimate=float(estimate[i]),
-            default_probability=float(d_prob[i]),
+            amount_estimate=float(o.amount_estimate[i]),
+            default_probability=float(o.default_probability[i]),
             grade=evaluation.grade,
             features={name: number(values.get(name)) for name in policy.features},
         )
         out.append(
             PreCreditResult(
                 evaluation=evaluation,
-                default_probability=float(d_prob[i]),
-                default_points=dict(zip(d_names, d_points[i].tolist(), strict=True)),
-                default_base=float(d_base[i]),
-                amount_estimate=float(estimate[i]),
-                amount_log_shap=dict(zip(a_names, a_shap[i].tolist(), strict=True)),
-                amount_base=float(a_base[i]),
+                default_probability=float(o.default_probability[i]),
+                default_points=dict(zip(d_names, o.default_points[i].tolist(), strict=True)),
+                default_base=float(o.default_base[i]),
+                amount_estimate=float(o.amount_estimate[i]),
+                amount_log_shap=dict(zip(a_names, o.amount_shap[i].tolist(), strict=True)),
+                amount_base=float(o.amount_base[i]),
                 limit_decision=decision,
                 models=models,
             )

@@ -18,7 +18,6 @@ from scoring.data.uscc import UsccFault, validate
 from scoring.domain.decide import (
     PreCreditResult,
     evaluation_record,
-    evaluation_result,
     evaluation_results,
     inputs_record,
     model_ref,
@@ -26,6 +25,7 @@ from scoring.domain.decide import (
     pre_credit_results,
 )
 from scoring.domain.models import LoadedModel
+from scoring.domain.outputs import Outputs
 from scoring.errors import ApiError, ScoringError
 from scoring.serve.refusals import no_consent
 from scoring.serve.schemas import (
@@ -66,6 +66,14 @@ def features_of(ready: Ready, uscc: str) -> tuple[dict[str, Any], list[str]]:
             field="uscc",
         )
     return values, warnings
+
+
+def stored_of(ready: Ready, usccs: list[str]) -> Outputs | None:
+    """The models' outputs of these enterprises as `scoring score` stored them, when current for the
+    served models and snapshot (serve/precomputed.py); None: compute them."""
+    if ready.precomputed is None or not usccs:
+        return None
+    return ready.precomputed.outputs_of(usccs)
 
 
 PRE_CREDIT_REQUEST = "POST /v1/pre-credit"  # what a pre-credit refusal says was asked
@@ -163,7 +171,7 @@ def evaluate(service: Service, key: ApiKey, uscc: str) -> EvaluationResponse:
     """
     ready = service.ready()
     asked = _asked(service, ready, key, uscc, (Purpose.EVALUATION, Purpose.PRE_CREDIT), "POST /v1/evaluations")
-    result = evaluation_result(ready.models.evaluation, asked.values)
+    result = evaluation_results(ready.models.evaluation, [asked.values], outputs=stored_of(ready, [uscc]))[0]
     record = evaluation_record(result, ready.catalog, asked.values)
     decision_id = record_decision(service, ready, asked, evaluation=record, pre_credit=None)
     return EvaluationResponse(
@@ -267,7 +275,9 @@ def decide_pre_credit(service: Service, asks: list[PreCreditAsk]) -> Decided:
             continue
         records = records_of(ready, ask.uscc)
         todo.append((i, Asked(ask.key, ask.uscc, values, _consent_record(consent), records, warnings, ask.reference)))
-    results = pre_credit_results(ready.models, [a.values for _, a in todo])
+    results = pre_credit_results(
+        ready.models, [a.values for _, a in todo], outputs=stored_of(ready, [a.uscc for _, a in todo])
+    )
     for (i, asked), result in zip(todo, results, strict=True):
         event, answer = _pre_credit_decision(ready, asked, result, str(uuid.uuid4()))
         settled[i] = (answer, event)
@@ -332,7 +342,9 @@ def _batch_chunk(service: Service, ready: Ready, key: ApiKey, usccs: list[str], 
             key=key, uscc=uscc, values=values, consent=None, records=records_of(ready, uscc), warnings=warnings
         )
         todo.append((i, asked))
-    results = evaluation_results(ready.models.evaluation, [a.values for _, a in todo])
+    results = evaluation_results(
+        ready.models.evaluation, [a.values for _, a in todo], outputs=stored_of(ready, [a.uscc for _, a in todo])
+    )
     stored = []
     for (i, asked), result in zip(todo, results, strict=True):
         record = evaluation_record(result, ready.catalog, asked.values)

@@ -30,6 +30,7 @@ from scoring.features.records import record_exceptions
 from scoring.registry.champions import Registry
 from scoring.registry.versions import configure
 from scoring.serve.auth import KeyCache, RateLimiter
+from scoring.serve.precomputed import Precomputed, load_precomputed
 from scoring.settings import Settings
 from scoring.store import engine_for
 from scoring.store.engine import Checkpointer
@@ -55,6 +56,7 @@ class Ready:
     online: OnlineFeatures
     exceptions: dict[str, list[dict[str, Any]]]
     catalog: Catalog
+    precomputed: Precomputed | None = None  # the models' stored outputs of this snapshot, when current
 
     @property
     def as_of(self) -> dt.date:
@@ -81,6 +83,7 @@ class Service:
     _swap_lock: threading.Lock = field(default_factory=threading.Lock)
     _poller: threading.Thread | None = None
     checkpointer: Checkpointer | None = None
+    precomputed: Precomputed | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, on_swap: list[SwapHook] | None = None) -> Service:
@@ -103,11 +106,13 @@ class Service:
         configure(settings)
         service.checkpointer = Checkpointer(service.engine)
         service.refresh()
+        service.take_stored_outputs()
         return service
 
     def ready(self) -> Ready:
         """The models and features to decide with now; 503 when either is missing."""
-        models, online = self.models, self.online  # taken once: a swap during this request does not mix versions
+        # taken once: a swap during this request does not mix versions
+        models, online, precomputed = self.models, self.online, self.precomputed
         if models is None or online is None:
             raise ApiError(
                 503,
@@ -115,7 +120,11 @@ class Service:
                 "服务尚未加载模型或特征",
                 "no model or feature snapshot loaded: " + "; ".join(self.all_problems()),
             )
-        return Ready(models=models, online=online, exceptions=self.exceptions, catalog=self.catalog)
+        if precomputed is not None and not precomputed.serves(models, online):
+            precomputed = None  # of the models before a swap
+        return Ready(
+            models=models, online=online, exceptions=self.exceptions, catalog=self.catalog, precomputed=precomputed
+        )
 
     # ------------------------------------------------------------------ models
     def refresh(self) -> bool:
@@ -146,9 +155,19 @@ class Service:
             status.refused = {}  # a new dict: readers on other threads hold the old one
             self.models = candidate  # one assignment: a request sees the old set or the new, never a mix
             log.info("serving %s", label)
+        self.take_stored_outputs()
         for hook in self.on_swap:
             hook(self, candidate)
         return True
+
+    def take_stored_outputs(self) -> None:
+        """Take the models' outputs of the served snapshot from the stored scores when they are current
+        for the served models (see precomputed.py); otherwise decisions compute them."""
+        models, online = self.models, self.online
+        if models is None or online is None or not models.pre_credit_ready:
+            self.precomputed = None
+        elif self.precomputed is None or not self.precomputed.serves(models, online):
+            self.precomputed = load_precomputed(str(self.settings.warehouse_path), models, online)
 
     def _columns(self) -> set[str]:
         return set(self.online.columns) if self.online is not None else set()
@@ -167,7 +186,8 @@ class Service:
         def loop() -> None:
             while not self._stop.wait(interval):
                 try:
-                    self.refresh()
+                    if not self.refresh() and self.precomputed is None:
+                        self.take_stored_outputs()  # `scoring score` may have graded the served snapshot since
                 except Exception:  # the poller must outlive any one failure
                     log.exception("model refresh failed")
 
