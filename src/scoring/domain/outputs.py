@@ -52,7 +52,8 @@ class Outputs:
     def take(self, rows: Sequence[int] | np.ndarray) -> Outputs:
         """The outputs of ``rows``, in that order."""
         index = np.asarray(rows, dtype=np.int64)
-        return Outputs(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+        taken: dict[str, Any] = {f.name: _take(getattr(self, f.name), index) for f in fields(self)}
+        return Outputs(**taken)
 
     def same_as(self, other: Outputs) -> bool:
         """Whether both hold the very same numbers and grades (NaN equal to NaN), bit for bit."""
