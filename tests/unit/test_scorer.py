@@ -220,6 +220,7 @@ def test_an_enterprise_on_the_serious_list_is_d_whatever_the_model_says_and_it_i
     (hit,) = scorer.overrides_for(x[0])
     assert hit.rule == "serious_dishonesty_list" and hit.grade == "D" and "严重失信" in hit.reason_zh
     assert scorer.overrides_for(x[1]) == [] and scorer.overrides_for(x[2]) == []
+    assert scorer.overrides_of(rows) == [scorer.overrides_for(row) for row in x]  # its features alone read
 
 
 def test_an_override_never_improves_a_grade(booster: lgb.Booster) -> None:

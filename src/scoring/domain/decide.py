@@ -84,13 +84,13 @@ def evaluation_results(
     assert isinstance(scorer, Scorer)
     if not rows:
         return []
-    x = scorer.rows(rows)
     if outputs is None:
-        prob, score, model_grade, grade, points, base = scorer.explained(x)
+        prob, score, model_grade, grade, points, base = scorer.explained(scorer.rows(rows))
     else:
         o = outputs
         prob, score, model_grade, grade, points, base = o.probability, o.score, o.model_grade, o.grade, o.points, o.base
     names = scorer.config.features
+    overrides = scorer.overrides_of(rows)
     return [
         EvaluationResult(
             probability=float(prob[i]),
@@ -98,7 +98,7 @@ def evaluation_results(
             grade=str(grade[i]),
             grade_label_zh=scorer.grade_label(str(grade[i])),
             model_grade=str(model_grade[i]),
-            overrides=scorer.overrides_for(x[i]),
+            overrides=overrides[i],
             base_points=float(base[i]),
             points=dict(zip(names, points[i].tolist(), strict=True)),
             model=model,

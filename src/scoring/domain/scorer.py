@@ -294,6 +294,17 @@ class Scorer:
                 hits.append(rule)
         return hits
 
+    def overrides_of(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Override]]:
+        """Each row's overrides (:meth:`overrides_for` of its encoded row), encoding only the features
+        the overrides read: a decision whose numbers are stored needs no other."""
+        names = list(dict.fromkeys(rule.feature for rule in self.config.overrides))
+        x = encode_rows(rows, names, self.config.categories)
+        at = {name: j for j, name in enumerate(names)}
+        return [
+            [rule for rule in self.config.overrides if not np.isnan(v := x[i, at[rule.feature]]) and v > 0]
+            for i in range(len(rows))
+        ]
+
     def decide_logit(self, logit: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(probability, score, model grade, final grade after overrides) from calibrated log-odds."""
         prob = 1.0 / (1.0 + np.exp(-logit))
