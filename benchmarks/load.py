@@ -106,6 +106,20 @@ def per_worker(base: str, route: str, polls: int = 40) -> dict[str, dict[str, fl
     return seen
 
 
+def drained(base: str, seconds: float = 30) -> None:
+    """Wait until every worker has finished the requests of the last load (its ``scoring_in_flight`` is
+    0): when wrk stops, the requests it leaves behind are still decided and stored, and the next load
+    would find them in the works and be refused at the door for them."""
+    deadline = time.monotonic() + seconds
+    busy = re.compile(r"^scoring_in_flight (\S+)$", re.M)
+    while time.monotonic() < deadline:
+        counts = [busy.search(httpx.get(f"{base}/metrics", timeout=10).text) for _ in range(8)]
+        if all(m is None or float(m.group(1)) == 0 for m in counts):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"the server still had requests in the works {seconds} s after the load ended")
+
+
 def between(before: dict, after: dict) -> dict[str, dict[str, float]]:
     return {pid: {k: v - before.get(pid, {}).get(k, 0.0) for k, v in now.items()} for pid, now in after.items()}
 

@@ -37,7 +37,18 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from common import write_section  # noqa: E402
-from load import PeakMemory, between, cpu_seconds, free_port, per_worker, start, stop, wait_ready, wrk  # noqa: E402
+from load import (  # noqa: E402
+    PeakMemory,
+    between,
+    cpu_seconds,
+    drained,
+    free_port,
+    per_worker,
+    start,
+    stop,
+    wait_ready,
+    wrk,
+)
 from serve_peers import mlflow_serve, mlserver  # noqa: E402
 
 BANK = "BENCH_BANK"
@@ -199,13 +210,19 @@ def ours(
         probe = httpx.post(f"{base}{route}", content=bodies[0], headers=headers)
         assert probe.status_code == 200, probe.text
         wrk(base, route, bodies, auth=secret, seconds=5, connections=connections)  # warm-up
+        drained(base)
         before, cpu = per_worker(base, route), cpu_seconds(proc.pid)
         out["load"] = wrk(base, route, bodies, auth=secret, seconds=seconds, connections=connections)
         out["load"]["cpu_ms"] = (cpu_seconds(proc.pid) - cpu) * 1000 / max(out["load"]["requests"], 1)
         out["per_worker"] = between(before, per_worker(base, route))
         if light:  # the latency of one decision when requests do not queue behind each other
+            drained(base)
+            before = per_worker(base, route)
             out["light"] = wrk(base, route, bodies, auth=secret, seconds=20, connections=light)
+        if light:
+            out["light_per_worker"] = between(before, per_worker(base, route))
         if overload:  # far beyond capacity: admitted requests answered in time, the rest refused at once
+            drained(base)
             before = per_worker(base, route)
             with PeakMemory(proc.pid) as memory:
                 out["overload"] = wrk(base, route, bodies, auth=secret, seconds=20, connections=overload)

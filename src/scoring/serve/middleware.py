@@ -126,11 +126,26 @@ class Admission:
             return
         self.in_flight += 1
         self.metrics.in_flight.set(self.in_flight)
+        done = False
+
+        def leave() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.in_flight -= 1
+                self.metrics.in_flight.set(self.in_flight)
+
+        async def sending(message: Message) -> None:
+            # a request is out of the works once its last byte is sent: the client's next request on
+            # the same connection may arrive before this call has returned, and must not count it twice
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                leave()
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, sending)
         finally:
-            self.in_flight -= 1
-            self.metrics.in_flight.set(self.in_flight)
+            leave()
 
 
 class Metrics:
