@@ -105,6 +105,8 @@ def in_process(home: Path, n: int, seed: int) -> dict:
         stored_payload = payload(ready, asked, evaluation=evaluation, pre_credit=record)
         append(state.engine, [Event(kind="pre_credit", payload=stored_payload, key=key, uscc=uscc)])
         stored.append((time.perf_counter() - t0) * 1000)
+    together_stored = _together(state, usccs, size=32) if state.precomputed is not None else None
+    state.precomputed = None  # now every model output computed, as for a champion not graded yet
     together = _together(state, usccs, size=32)
     state.stop()
 
@@ -119,6 +121,7 @@ def in_process(home: Path, n: int, seed: int) -> dict:
         "decision": summary(alone),
         "with_audit": summary(stored),
         "together_ms": together,
+        "together_stored_ms": together_stored,
         "round_p50_ms": [min(rounds), max(rounds)],
     }
 
@@ -193,11 +196,12 @@ def ours(
     workers: int,
     enterprises: int,
     seed: int,
+    env: dict[str, str] | None = None,
 ) -> dict:
     """wrk against our server: ``connections`` (with the requests per worker and the CPU per request),
     then ``light`` and ``overload`` connections (each skipped when 0)."""
     secret, bodies = prepare(home, store_url, enterprises=enterprises, seed=seed)
-    env = _env(home) | ({"SCORING_DECISION_DB_URL": store_url} if store_url else {})
+    env = _env(home) | ({"SCORING_DECISION_DB_URL": store_url} if store_url else {}) | (env or {})
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix="bench-serve-")) / "scoring.log"
     command = [str(Path(sys.executable).parent / "scoring"), "serve", "--port", str(port), "--workers", str(workers)]
@@ -232,6 +236,7 @@ def ours(
             out["overload"]["peak_rss_gib"] = memory.peak / 2**30
     finally:
         stop(proc)
+    out["stored_outputs"] = "taking the models' outputs" in log.read_text()  # said by serve/precomputed.py
     return out
 
 
@@ -242,6 +247,8 @@ def one_run(home: Path, args: argparse.Namespace) -> dict:
     run = {"sqlite": ours(home, None, light=args.light_connections, overload=args.overload_connections, **same)}
     if args.ours_only:
         return run
+    # the same load with every model output computed per request: a champion `scoring score` has not graded yet
+    run["computed"] = ours(home, None, light=0, overload=0, env={"SCORING_STORED_OUTPUTS": "false"}, **same)
     from scoring.store.local_postgres import local_postgres
 
     with local_postgres(durable=True) as url:
@@ -299,6 +306,14 @@ def report(inproc: dict, runs: list[dict], args: argparse.Namespace, command: st
         f"{a['p90_ms']:.2f} ms | {a['p99_ms']:.2f} ms | {a['mean_ms']:.2f} ms |",
         f"| decided 32 at a time (`decide_pre_credit`, as the server's decider under load), per decision | | | | "
         f"{inproc['together_ms']:.2f} ms |",
+        *(
+            [
+                "| the same, the three models' outputs taken from the rows `scoring score` stored (serve/precomputed.py) "
+                f"| | | | {inproc['together_stored_ms']:.2f} ms |"
+            ]
+            if inproc.get("together_stored_ms")
+            else []
+        ),
         "",
         f"The p50 of the decision alone in rounds of 1,000 ranged from {inproc['round_p50_ms'][0]:.2f} to "
         f"{inproc['round_p50_ms'][1]:.2f} ms.",
@@ -312,6 +327,7 @@ def report(inproc: dict, runs: list[dict], args: argparse.Namespace, command: st
         "|---|---:|---:|---:|---:|---:|---:|",
         _row(
             f"ours, SQLite store: `POST /v1/pre-credit` (consent, 3 models with SHAP, policy, reasons, audit row), "
+            f"the models' outputs {'as `scoring score` stored them' if sqlite[0].get('stored_outputs') else 'computed'}, "
             f"{args.connections} connections",
             [r["load"] for r in sqlite],
             cpu=True,
@@ -321,6 +337,15 @@ def report(inproc: dict, runs: list[dict], args: argparse.Namespace, command: st
         lines.append(
             _row(
                 f"ours, SQLite, {args.light_connections} connections for 20 s", [r["light"] for r in sqlite], cpu=False
+            )
+        )
+    if "computed" in runs[0]:
+        lines.append(
+            _row(
+                f"ours, SQLite, the three models' outputs computed per request (`SCORING_STORED_OUTPUTS=false`), "
+                f"{args.connections} connections",
+                [r["computed"]["load"] for r in runs],
+                cpu=True,
             )
         )
     if "postgres" in runs[0]:

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         description="requests a server process works on at once; more get 503 with Retry-After at once "
         "(health, readiness and metrics are always answered)",
     )
+    stored_outputs: bool = Field(
+        default=True,
+        description="take a decision's model outputs (the three TreeSHAP passes) from what `scoring score` stored "
+        "for the served snapshot and champion versions, when current; false: compute them for every request",
+    )
     key_cache_seconds: float = Field(
         default=5.0, description="how long a live API key is remembered: a revoked key is refused at most this late"
     )

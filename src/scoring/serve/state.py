@@ -164,7 +164,7 @@ class Service:
         """Take the models' outputs of the served snapshot from the stored scores when they are current
         for the served models (see precomputed.py); otherwise decisions compute them."""
         models, online = self.models, self.online
-        if models is None or online is None or not models.pre_credit_ready:
+        if models is None or online is None or not models.pre_credit_ready or not self.settings.stored_outputs:
             self.precomputed = None
         elif self.precomputed is None or not self.precomputed.serves(models, online):
             self.precomputed = load_precomputed(str(self.settings.warehouse_path), models, online)
