@@ -12,6 +12,7 @@
    run: ``mlflow models serve`` and MLServer's LightGBM runtime serving the same champion evaluation
    model (``serve_peers.py``), a one-row prediction per request (no SHAP, no policy, no audit).
 
+Our servers decide on a SQLite store of the benchmark's own, new for each invocation (its runs share it).
 Per run, read off our servers: the requests each worker answered (its /metrics), the CPU of the
 server's processes per request, and the peak memory under overload. Run it on the demo home
 (``scoring demo --no-serve``; ``make serving-env`` for MLServer):
@@ -25,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -213,6 +215,7 @@ def ours(
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         probe = httpx.post(f"{base}{route}", content=bodies[0], headers=headers)
         assert probe.status_code == 200, probe.text
+        out["stored_outputs"] = httpx.get(f"{base}/readyz").json()["stored_outputs"] > 0
         wrk(base, route, bodies, auth=secret, seconds=5, connections=connections)  # warm-up
         drained(base)
         before, cpu = per_worker(base, route), cpu_seconds(proc.pid)
@@ -236,7 +239,6 @@ def ours(
             out["overload"]["peak_rss_gib"] = memory.peak / 2**30
     finally:
         stop(proc)
-    out["stored_outputs"] = "taking the models' outputs" in log.read_text()  # said by serve/precomputed.py
     return out
 
 
@@ -244,11 +246,12 @@ def one_run(home: Path, args: argparse.Namespace) -> dict:
     """Ours on SQLite (64, 4 and 512 connections), on PostgreSQL (64) and the two peers, one after another."""
     load = {"seconds": args.seconds, "connections": args.connections, "workers": args.workers}
     same = {**load, "enterprises": args.enterprises, "seed": args.seed}
-    run = {"sqlite": ours(home, None, light=args.light_connections, overload=args.overload_connections, **same)}
+    url = args.store_url
+    run = {"sqlite": ours(home, url, light=args.light_connections, overload=args.overload_connections, **same)}
     if args.ours_only:
         return run
     # the same load with every model output computed per request: a champion `scoring score` has not graded yet
-    run["computed"] = ours(home, None, light=0, overload=0, env={"SCORING_STORED_OUTPUTS": "false"}, **same)
+    run["computed"] = ours(home, url, light=0, overload=0, env={"SCORING_STORED_OUTPUTS": "false"}, **same)
     from scoring.store.local_postgres import local_postgres
 
     with local_postgres(durable=True) as url:
@@ -417,6 +420,17 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the section of docs/benchmarks.md")
     args = parser.parse_args()
     home = args.home.resolve()
+    # a decision store of the benchmark's own, new for every invocation (its runs share it): the demo's
+    # would grow by a few GB a run, and how fast a store is depends on how large it has grown
+    store = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    args.store_url = f"sqlite:///{store / 'decisions.db'}"
+    try:
+        _measure(home, args)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def _measure(home: Path, args: argparse.Namespace) -> None:
     if args.http_only:
         runs = [one_run(home, args) for _ in range(args.runs)]
         print("HTTP " + json.dumps(runs), flush=True)

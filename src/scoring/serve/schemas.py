@@ -375,5 +375,10 @@ class ReadyResponse(BaseModel):
     models: list[ModelPublic] = []
     features_as_of: dt.date | None = None
     enterprises: int | None = None
+    stored_outputs: int = Field(
+        default=0,
+        description="enterprises whose model outputs are taken from the rows `scoring score` stored for the served "
+        "snapshot and models (0: every decision computes them)",
+    )
     registry: dict[str, Any] = {}
     problems: list[str] = []

@@ -31,6 +31,7 @@ def readyz(service: ServiceDep) -> JSONResponse:
         models=[public(x) for x in m.members()] if m else [],
         features_as_of=service.online.as_of if service.online else None,
         enterprises=len(service.online) if service.online else None,
+        stored_outputs=len(service.precomputed.rows) if service.precomputed else 0,
         registry={"reachable": rs.reachable, "checked_at": rs.checked_at, "refused": dict(rs.refused)},
         problems=service.all_problems(),
     )
