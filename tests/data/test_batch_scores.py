@@ -18,6 +18,7 @@ from scoring.domain.decide import evaluation_result, pre_credit_result
 from scoring.domain.policy import load_supervision_policy
 from scoring.features.build import load_snapshot, store_snapshot
 from scoring.features.catalog import load_catalog
+from scoring.features.online import load_online
 from scoring.serve.supervision import build_population
 from scoring.settings import Settings
 
@@ -143,3 +144,7 @@ def test_the_service_decides_from_the_stored_outputs_only_while_they_are_current
         )
         store_snapshot(con, catalog, as_of=as_of)
     assert load_precomputed(str(home.warehouse_path), models, online) is None
+    # graded again, the stored rows are those of the new build: not of the features this service read before
+    score_on_duckdb(home, catalog, as_of=as_of, out=home.path(Path("var")))
+    assert load_precomputed(str(home.warehouse_path), models, online) is None
+    assert load_precomputed(str(home.warehouse_path), models, load_online(home.warehouse_path, catalog)) is not None

@@ -80,13 +80,17 @@ def current_grades(con: duckdb.DuckDBPyConnection, *, version: str, as_of: dt.da
 
 
 def stored_outputs(
-    con: duckdb.DuckDBPyConnection, models: ModelSet, *, as_of: dt.date
+    con: duckdb.DuckDBPyConnection, models: ModelSet, *, as_of: dt.date, build: tuple[str, str]
 ) -> tuple[list[str], Outputs] | None:
     """(the USCCs, the three models' outputs row by row) that the served ``models`` gave the snapshot
-    build at ``as_of`` stored now; None when they are not stored, stale, or ``models`` cannot decide
-    pre-credit."""
+    build at ``as_of`` stored now, when that is ``build`` (catalog digest, data fingerprint: the build
+    the caller's features are); None when they are not stored, stale, of another build, or ``models``
+    cannot decide pre-credit."""
     if not models.pre_credit_ready or not is_current(con, as_of, build_versions(models)):
         return None
+    graded = con.execute(f"SELECT catalog_digest, data_fingerprint FROM {BUILDS} WHERE as_of = ?", [as_of]).fetchone()
+    if graded is None or (str(graded[0]), str(graded[1])) != build:
+        return None  # the snapshot was built again since the caller read its features
     assert models.default is not None and models.amount is not None
     e_names = models.evaluation_scorer.config.features
     d_names, a_names = models.default.scorer.config.features, models.amount.scorer.config.features

@@ -35,9 +35,11 @@ class OnlineFeatures:
     is in memory once (about 1 GB for a city of 1,000,000 enterprises x 120 features).
     """
 
-    def __init__(self, as_of: dt.date, frame: pd.DataFrame) -> None:
-        """Args: as_of: the snapshot's date; frame: indexed by uscc, every catalog feature plus name."""
+    def __init__(self, as_of: dt.date, frame: pd.DataFrame, build: tuple[str, str] | None = None) -> None:
+        """Args: as_of: the snapshot's date; frame: indexed by uscc, every catalog feature plus name;
+        build: the snapshot build read (catalog digest, data fingerprint), as ``snapshot_builds`` said then."""
         self.as_of = as_of
+        self.build = build
         self.columns: list[str] = [str(c) for c in frame.columns]
         self.usccs: list[str] = [str(u) for u in frame.index]
         floats = [c for c in self.columns if pd.api.types.is_float_dtype(frame[c].dtype)]
@@ -94,6 +96,13 @@ def load_online(warehouse: Path, catalog: Catalog, *, as_of: dt.date | None = No
             raise OnlineFeaturesError(
                 f"the stored snapshot was built from another feature catalog: run `scoring features` again ({exc})"
             ) from exc
+        try:  # in the same connection: the build these rows are
+            found = con.execute(
+                "SELECT catalog_digest, data_fingerprint FROM snapshot_builds WHERE as_of = ?", [as_of]
+            ).fetchone()
+        except duckdb.CatalogException:
+            found = None
     finally:
         con.close()
-    return OnlineFeatures(as_of=as_of, frame=frame.set_index("uscc"))
+    build = (str(found[0]), str(found[1])) if found else None
+    return OnlineFeatures(as_of=as_of, frame=frame.set_index("uscc"), build=build)

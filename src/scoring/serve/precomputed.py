@@ -56,9 +56,11 @@ class Precomputed:
 def load_precomputed(warehouse: str, models: ModelSet, online: OnlineFeatures) -> Precomputed | None:
     """The stored outputs for ``models`` and the served snapshot, checked; None when there are none,
     they are stale, the warehouse is busy, or the check finds a difference (each said in the log)."""
+    if online.build is None:  # features of a warehouse that does not say which build they are
+        return None
     try:
         with duckdb.connect(warehouse, read_only=True) as con:
-            found = stored_outputs(con, models, as_of=online.as_of)
+            found = stored_outputs(con, models, as_of=online.as_of, build=online.build)
     except duckdb.Error as exc:  # a writer holds the warehouse: decisions are computed, as without
         log.warning("stored model outputs not read (%s): every decision is computed", exc)
         return None
