@@ -75,8 +75,7 @@ def load_precomputed(warehouse: str, models: ModelSet, online: OnlineFeatures) -
     if not known:
         return None
     sample = [known[int(i)] for i in np.unique(np.linspace(0, len(known) - 1, min(CHECKED, len(known))).round())]
-    values = [online.values(u) for u in sample]
-    here = explain(models, [v for v in values if v is not None], pre_credit=True)
+    here = explain(models, [online.values(u) or {} for u in sample], pre_credit=True)  # each in the snapshot
     if not here.same_as(outputs.take([rows[u] for u in sample])):
         log.error(
             "the stored model outputs at %s differ from those computed here for the same enterprises: "
