@@ -22,6 +22,7 @@ from scoring.serve.handlers import install_handlers
 from scoring.serve.middleware import Admission, BodyLimit, Metrics, RequestMetrics
 from scoring.serve.routes import consents, decisions, evaluations, health, models, outcomes
 from scoring.serve.state import Service, SwapHook
+from scoring.serve.thin import ThinPreCredit
 from scoring.settings import Settings
 
 DESCRIPTION = (
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.add_middleware(ThinPreCredit, api=app)  # inside the three below: admitted, limited, counted
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(
         BodyLimit,

@@ -79,6 +79,12 @@ async def current_key(
             "invalid or revoked API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    take_rate(service, key)
+    return key
+
+
+def take_rate(service: Service, key: ApiKey) -> None:
+    """One request of ``key``'s rate; a 429 with ``Retry-After`` when its bucket is empty."""
     wait = service.limiter.take(key.key_id, key.rate_per_minute or service.settings.rate_limit_per_minute)
     if wait > 0:
         seconds = max(1, math.ceil(wait))
@@ -89,7 +95,6 @@ async def current_key(
             f"too many requests for this key: retry after {seconds} s",
             headers={"Retry-After": str(seconds)},
         )
-    return key
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]

@@ -24,12 +24,18 @@ def error_response(exc: ScoringError) -> JSONResponse:
     return JSONResponse(status_code=exc.http_status_code(), content={"error": exc.detail()}, headers=exc.headers)
 
 
-async def _scoring_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ScoringError)  # registered for ScoringError only
-    if exc.status is None:  # an error of the pipelines, not of the request: logged, and its text kept inside
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+def answer_error(exc: ScoringError, method: str, path: str) -> JSONResponse:
+    """A ScoringError as the request's answer: its own when it names a status, else a 500 (logged,
+    its text kept inside: an error of the pipelines, not of the request)."""
+    if exc.status is None:
+        log.error("%s %s failed", method, path, exc_info=exc)
         return error_response(INTERNAL)
     return error_response(exc)
+
+
+async def _scoring_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ScoringError)  # registered for ScoringError only
+    return answer_error(exc, request.method, request.url.path)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
