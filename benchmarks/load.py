@@ -41,6 +41,27 @@ end
 """
 
 
+# A client that honours Retry-After, as a bank's should: after a 503 one of the thread's connections waits that
+# long before its next request. wrk's response() and delay() are per thread, not per connection, so each 503
+# is a ticket the next connection of the thread about to send takes: as many waits as refusals, each of the
+# refused request's length; wrk's latency clock starts when a request is sent, so the waits are not in it.
+WRK_RETRY_AFTER_LUA = """
+local waits = 0
+response = function(status, headers, body)
+  if status == 503 then
+    waits = waits + 1
+  end
+end
+delay = function()
+  if waits > 0 then
+    waits = waits - 1
+    return %(retry_ms)d
+  end
+  return 0
+end
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -61,16 +82,27 @@ def wait_ready(url: str, seconds: float, proc: subprocess.Popen, log: Path) -> N
     raise SystemExit(f"server not ready within {seconds} s: {log.read_text()[-3000:]}")
 
 
-def wrk(url: str, path: str, bodies: list[str], *, auth: str | None, seconds: int, connections: int) -> dict:
+def wrk(
+    url: str,
+    path: str,
+    bodies: list[str],
+    *,
+    auth: str | None,
+    seconds: int,
+    connections: int,
+    retry_after_ms: int | None = None,
+) -> dict:
+    """wrk's figures for ``seconds`` of POSTs of ``bodies`` in turn; with ``retry_after_ms``, a 503 is
+    followed by that long a wait before a connection's next request (the server's Retry-After)."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(
-        WRK_LUA
-        % {
-            "bodies": ",".join(json.dumps(b) for b in bodies),
-            "auth": f', ["Authorization"] = "Bearer {auth}"' if auth else "",
-            "path": path,
-        }
-    )
+    text = WRK_LUA % {
+        "bodies": ",".join(json.dumps(b) for b in bodies),
+        "auth": f', ["Authorization"] = "Bearer {auth}"' if auth else "",
+        "path": path,
+    }
+    if retry_after_ms is not None:
+        text += WRK_RETRY_AFTER_LUA % {"retry_ms": retry_after_ms}
+    script.write_text(text)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
         capture_output=True,

@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -279,4 +280,32 @@ def test_the_servers_store_checkpoints_off_the_commit_and_a_second_process_waits
     report = verify_chain(engine)
     assert report.intact and report.rows == 300, report.problems[:3]
     assert (tmp_path / "decisions.db.append-lock").exists()
+    engine.dispose()
+
+
+def test_the_log_stays_bounded_under_appends_that_never_pause(tmp_path: Path) -> None:
+    """Three processes append decision-sized events without a pause: a passive checkpoint never finds
+    the log all copied, so the checkpointer starts it again under the appenders' lock, and the log
+    file stays a fraction of what was written; the chain is whole."""
+    from scoring.store.engine import Checkpointer
+
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    engine = engine_for(url, background_checkpoints=True)
+    checkpoints = Checkpointer(engine, seconds=0.02, restart_frames=256)  # 1 MB of pages
+    code = (
+        "import sys; from scoring.store import Event, append, engine_for\n"
+        "e = engine_for(sys.argv[1], background_checkpoints=True)\n"
+        "for i in range(150): append(e, [Event(kind='note', payload={'i': i, 'x': [k / 7 for k in range(1500)]})])\n"
+    )
+    others = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(2)]
+    for i in range(150):
+        append(engine, [Event(kind="note", payload={"i": i, "x": [k / 7 for k in range(1500)]})])
+    assert [p.wait(timeout=300) for p in others] == [0, 0]
+    checkpoints.stop()
+    written = sum(len(orjson.dumps({"i": 0, "x": [k / 7 for k in range(1500)]})) for _ in range(450))
+    wal = (tmp_path / "decisions.db-wal").stat().st_size
+    assert checkpoints.restarts > 0
+    assert wal < written / 3, (wal, written)
+    report = verify_chain(engine)
+    assert report.intact and report.rows == 450, report.problems[:3]
     engine.dispose()

@@ -51,15 +51,14 @@ class BodyLimit:
 
     def __init__(self, app: ASGIApp, *, default: int, per_path: dict[str, int]):
         self.app, self.default, self.per_path = app, default, per_path
+        self.refusals = {n: _too_large(n) for n in (default, *per_path.values())}  # encoded once, not per request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         limit = self.per_path.get(scope["path"], self.default)
-        too_large = error_body(
-            "body_too_large", f"请求体超过{limit}字节", f"request body over {limit} bytes", field=None
-        )
+        too_large = self.refusals[limit]
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await send_error(send, 413, too_large, [(b"connection", b"close")])
@@ -91,6 +90,10 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def _too_large(limit: int) -> bytes:
+    return error_body("body_too_large", f"请求体超过{limit}字节", f"request body over {limit} bytes", field=None)
+
+
 # always answered, however busy the process: a balancer's probes and the metrics that show the overload
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 RETRY_AFTER_SECONDS = 1
@@ -110,6 +113,7 @@ class Admission:
     def __init__(self, app: ASGIApp, *, limit: int, metrics: Metrics):
         self.app, self.limit, self.metrics = app, limit, metrics
         self.in_flight = 0
+        metrics.in_flight.set_function(lambda: self.in_flight)  # read when scraped, not set twice a request
         self.refusal = error_body(
             "overloaded",
             f"服务繁忙，请{RETRY_AFTER_SECONDS}秒后重试",
@@ -125,7 +129,6 @@ class Admission:
             await send_error(send, 503, self.refusal, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
             return
         self.in_flight += 1
-        self.metrics.in_flight.set(self.in_flight)
         done = False
 
         def leave() -> None:
@@ -133,7 +136,6 @@ class Admission:
             if not done:
                 done = True
                 self.in_flight -= 1
-                self.metrics.in_flight.set(self.in_flight)
 
         async def sending(message: Message) -> None:
             # a request is out of the works once its last byte is sent: the client's next request on
@@ -176,6 +178,11 @@ class Metrics:
             "scoring_decided_together",
             "pre-credit requests decided in one batch (one consent query, one TreeSHAP pass per model)",
             buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.log_restarts = Gauge(
+            "scoring_store_log_restarts",
+            "times this process's checkpointer started the SQLite store's write-ahead log again (it stays bounded)",
             registry=self.registry,
         )
         self.in_flight = Gauge("scoring_in_flight", "requests being worked on by this process", registry=self.registry)

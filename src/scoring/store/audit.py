@@ -9,13 +9,11 @@ updates or deletes an audit row.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +21,7 @@ import orjson
 import sqlalchemy as sa
 
 from scoring.errors import ScoringError
+from scoring.store.engine import writers_lock
 from scoring.store.index import _index_row, _summary
 from scoring.store.keys import ApiKey
 from scoring.store.tables import _now, audit_head, audit_log, decision_index
@@ -172,24 +171,6 @@ class _GroupAppender:
                     self._leading = False
             for p in batch:
                 p.wake.set()
-
-
-@contextmanager
-def writers_lock(engine: sa.Engine) -> Iterator[None]:
-    """Between the processes appending to one SQLite file: a lock they block on in the kernel.
-
-    Without it the second writer polls for SQLite's write lock, and SQLite's busy handler sleeps
-    1, 2, 5, 10, ... up to 100 ms between tries, so a writer may sleep tens of milliseconds after
-    the lock is free: the tail of every answer's latency. PostgreSQL's row lock on the chain's head
-    blocks in the server already, so there it is nothing.
-    """
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:":
-        yield
-        return
-    with open(f"{database}.append-lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, a crash included
-        yield
 
 
 def _outcome(p: _Pending) -> list[str] | Exception:

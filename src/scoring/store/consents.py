@@ -13,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scoring.store.audit import Event, _append_in, _append_lock, writers_lock
+from scoring.store.audit import Event, _append_in, _append_lock
+from scoring.store.engine import writers_lock
 from scoring.store.keys import ApiKey
 from scoring.store.tables import _now, consents
 
@@ -98,38 +99,46 @@ def live_consent(
 def live_consents(
     engine: sa.Engine, pairs: Sequence[tuple[str, str]], *, purposes: Sequence[Purpose], on: dt.date
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """:func:`live_consent` of many (uscc, bank_id) pairs in one query: the pairs that have one.
+    """:func:`live_consent` of many (uscc, bank_id) pairs in one query: the pairs that have one, each
+    with its ``consent_id``, ``uscc``, ``bank_id``, ``purpose``, ``granted_on``, ``expires_on`` (dates)
+    and ``evidence``.
 
     Of several live consents of a pair, the one that expires last (then the latest granted, then
     the greatest id, so the choice never depends on the database's row order).
     """
     if not pairs:
         return {}
-    params = {
-        "usccs": sorted({u for u, _ in pairs}),
-        "banks": sorted({b for _, b in pairs}),
-        "purposes": [p.value for p in purposes],
-        "on": on,
-    }
+    usccs, banks = sorted({u for u, _ in pairs}), sorted({b for _, b in pairs})
+    wanted = [p.value for p in purposes]
     with engine.connect() as con:
-        rows = con.execute(_LIVE_CONSENTS, params).mappings().all()
-    wanted, out = set(pairs), {}
+        # the SQL text on the driver: SQLAlchemy's statement with its expanding IN lists cost 0.1 ms a
+        # request more to render and run, a sixth of a lone pre-credit decision's time
+        mark = "?" if con.dialect.paramstyle == "qmark" else "%s"
+        day: dt.date | str = on.isoformat() if con.dialect.name == "sqlite" else on  # SQLite keeps dates as text
+        rows = con.exec_driver_sql(
+            _LIVE_CONSENTS_SQL.format(
+                usccs=", ".join([mark] * len(usccs)),
+                banks=", ".join([mark] * len(banks)),
+                purposes=", ".join([mark] * len(wanted)),
+                on=mark,
+            ),
+            (*usccs, *banks, *wanted, day, day),
+        ).all()
+    want, out = set(pairs), {}
     for row in rows:
-        pair = (row["uscc"], row["bank_id"])
-        if pair in wanted and pair not in out:  # the first of a pair is the one that expires last
-            out[pair] = dict(row)
+        record = dict(zip(_LIVE_COLUMNS, row, strict=True))
+        pair = (record["uscc"], record["bank_id"])
+        if pair in want and pair not in out:  # the first of a pair is the one that expires last
+            for k in ("granted_on", "expires_on"):
+                record[k] = dt.date.fromisoformat(record[k]) if isinstance(record[k], str) else record[k]
+            out[pair] = record
     return out
 
 
-_LIVE_CONSENTS = (
-    sa.select(consents)
-    .where(
-        consents.c.uscc.in_(sa.bindparam("usccs", expanding=True)),
-        consents.c.bank_id.in_(sa.bindparam("banks", expanding=True)),
-        consents.c.purpose.in_(sa.bindparam("purposes", expanding=True)),
-        consents.c.revoked_at.is_(None),
-        consents.c.granted_on <= sa.bindparam("on", type_=sa.Date),
-        consents.c.expires_on > sa.bindparam("on", type_=sa.Date),
-    )
-    .order_by(consents.c.expires_on.desc(), consents.c.granted_on.desc(), consents.c.consent_id.desc())
+_LIVE_COLUMNS = ("consent_id", "uscc", "bank_id", "purpose", "granted_on", "expires_on", "evidence")
+_LIVE_CONSENTS_SQL = (
+    f"SELECT {', '.join(_LIVE_COLUMNS)} FROM consents "
+    "WHERE uscc IN ({usccs}) AND bank_id IN ({banks}) AND purpose IN ({purposes}) AND revoked_at IS NULL "
+    "AND granted_on <= {on} AND expires_on > {on} "
+    "ORDER BY expires_on DESC, granted_on DESC, consent_id DESC"
 )

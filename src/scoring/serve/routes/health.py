@@ -42,4 +42,6 @@ def readyz(service: ServiceDep) -> JSONResponse:
 def prometheus(service: ServiceDep, metrics: MetricsDep) -> Response:
     """Prometheus metrics: requests, latency histogram, decisions by grade, model versions."""
     metrics.registry_up.set(1 if service.registry_status.reachable else 0)
+    if service.checkpointer is not None:
+        metrics.log_restarts.set(service.checkpointer.restarts)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
