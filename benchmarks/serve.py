@@ -216,18 +216,19 @@ def ours(
         probe = httpx.post(f"{base}{route}", content=bodies[0], headers=headers)
         assert probe.status_code == 200, probe.text
         out["stored_outputs"] = httpx.get(f"{base}/readyz").json()["stored_outputs"] > 0
-        wrk(base, route, bodies, auth=secret, seconds=5, connections=connections)  # warm-up
+        # warm-up; then the light load first, so that it does not run while the store still copies the
+        # log of a heavy one into its file (the checkpoints after 30 s at 64 connections)
+        wrk(base, route, bodies, auth=secret, seconds=5, connections=light or connections)
+        if light:  # the latency of one decision when requests do not queue behind each other
+            drained(base)
+            before = per_worker(base, route)
+            out["light"] = wrk(base, route, bodies, auth=secret, seconds=20, connections=light)
+            out["light_per_worker"] = between(before, per_worker(base, route))
         drained(base)
         before, cpu = per_worker(base, route), cpu_seconds(proc.pid)
         out["load"] = wrk(base, route, bodies, auth=secret, seconds=seconds, connections=connections)
         out["load"]["cpu_ms"] = (cpu_seconds(proc.pid) - cpu) * 1000 / max(out["load"]["requests"], 1)
         out["per_worker"] = between(before, per_worker(base, route))
-        if light:  # the latency of one decision when requests do not queue behind each other
-            drained(base)
-            before = per_worker(base, route)
-            out["light"] = wrk(base, route, bodies, auth=secret, seconds=20, connections=light)
-        if light:
-            out["light_per_worker"] = between(before, per_worker(base, route))
         if overload:  # far beyond capacity: admitted requests answered in time, the rest refused at once
             from scoring.serve.middleware import RETRY_AFTER_SECONDS
 
@@ -387,15 +388,25 @@ def report(inproc: dict, runs: list[dict], args: argparse.Namespace, command: st
             f"`mlflow models serve`, **{statistics.median(r['sqlite']['load']['per_s'] / r['mlserver']['per_s'] for r in runs):.2f}** "
             "to MLServer.",
         ]
-    shares = []
-    for r in sqlite:
-        served = sum(w["ok"] for w in r["per_worker"].values()) or 1
-        shares.append(" / ".join(f"{w['ok'] / served:.0%}" for w in r["per_worker"].values()))
+
+    def shares(key: str) -> str:
+        out = []
+        for r in sqlite:
+            served = sum(w["ok"] for w in r[key].values()) or 1
+            out.append(" / ".join(f"{w['ok'] / served:.0%}" for w in r[key].values()))
+        return "; ".join(out)
+
     lines += [
         "",
-        f"Decisions per worker process in the {args.connections}-connection runs (each worker's /metrics): "
-        + "; ".join(shares)
-        + ".",
+        f"Decisions per worker process (each worker's /metrics) in the {args.connections}-connection runs: "
+        f"{shares('per_worker')}"
+        + (
+            f"; in the {args.light_connections}-connection runs: {shares('light_per_worker')}"
+            if "light" in sqlite[0]
+            else ""
+        )
+        + ". The light load runs first on each server, after a 5 s warm-up, then the 64 connections, then the "
+        "overloads.",
     ]
     for name, how in (
         ("overload_retry", "clients that wait the `Retry-After` after a 503, as a bank's should"),
