@@ -36,10 +36,18 @@ def _per_connection(base: str, connections: int) -> list[str]:
             c.close()
 
 
+def _until_both_answer(base: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while len(_answering(base, 4)) < 2:
+        assert time.monotonic() < deadline, "the second worker never answered"
+        time.sleep(0.5)
+
+
 def test_connections_are_handed_to_the_workers_in_turn(served, tmp_path) -> None:
     """Four connections on two workers are two each (the kernel's spread by address hash gave 3/1 or
     4/0 more often than 2/2), and so are 64."""
     with run_server(served_env(served.settings), tmp_path / "uvicorn.log", workers=2) as server:
+        _until_both_answer(server.base)  # /readyz was answered by the first worker ready; the other may still load
         for n in (4, 64):
             owners = _per_connection(server.base, n)
             counts = sorted(owners.count(pid) for pid in set(owners))
@@ -48,6 +56,7 @@ def test_connections_are_handed_to_the_workers_in_turn(served, tmp_path) -> None
 
 def test_connections_reach_every_worker_and_a_dead_worker_is_replaced(served, tmp_path) -> None:
     with run_server(served_env(served.settings), tmp_path / "uvicorn.log", workers=2) as server:
+        _until_both_answer(server.base)
         pids = _answering(server.base)
         assert len(pids) == 2, pids
         victim = sorted(pids)[0]
