@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from scoring.errors import ScoringError
 from scoring.serve.deps import take_rate
 from scoring.serve.handlers import answer_error
-from scoring.serve.middleware import ASGIApp, Message, Receive, Scope, Send
+from scoring.serve.middleware import ASGIApp, Receive, Scope, Send, replaying
 from scoring.serve.routes import evaluations
 from scoring.serve.schemas import PreCreditRequest
 from scoring.serve.state import Service
@@ -49,12 +49,14 @@ class ThinPreCredit:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body, ended = await _read(receive)
+        body = await _read(receive)
+        if body is None:  # the client went away before its body was whole: nobody to answer
+            return
         state = self.api.state
-        key = _cached_bank_key(scope, state.service) if ended else None
+        key = _cached_bank_key(scope, state.service)
         request = _parsed(scope, body) if key is not None else None
         if key is None or request is None:
-            await self.app(scope, _replay(body, ended, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
         scope["route"] = self.route  # the metrics label it as FastAPI would
         try:
@@ -65,30 +67,16 @@ class ThinPreCredit:
         await response(scope, receive, send)
 
 
-async def _read(receive: Receive) -> tuple[bytes, bool]:
-    """The request's body, and whether it was read to its end (not cut off by a disconnect)."""
+async def _read(receive: Receive) -> bytes | None:
+    """The request's body, whole; None when the client disconnected first."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), False
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            return b"".join(chunks), True
-
-
-def _replay(body: bytes, ended: bool, receive: Receive) -> Receive:
-    """A receive that gives the app the body already read, then whatever comes next."""
-    delivered = False
-
-    async def replay() -> Message:
-        nonlocal delivered
-        if not delivered and ended:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+            return b"".join(chunks)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -21,7 +21,7 @@ import orjson
 import sqlalchemy as sa
 
 from scoring.errors import ScoringError
-from scoring.store.engine import writers_lock
+from scoring.store.engine import placeholder, writers_lock
 from scoring.store.index import _index_row, _summary
 from scoring.store.keys import ApiKey
 from scoring.store.tables import _now, audit_log, decision_index
@@ -261,7 +261,7 @@ class _Statements:
 
     @classmethod
     def of(cls, dialect: sa.Dialect) -> _Statements:
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        mark = placeholder(dialect)
 
         def insert(table: sa.Table) -> str:
             names = [c.name for c in table.columns]

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from scoring.store.audit import Event, _append_in, _append_lock
-from scoring.store.engine import writers_lock
+from scoring.store.engine import placeholder, writers_lock
 from scoring.store.keys import ApiKey
 from scoring.store.tables import _now, consents
 
@@ -113,7 +113,7 @@ def live_consents(
     with engine.connect() as con:
         # the SQL text on the driver: SQLAlchemy's statement with its expanding IN lists cost 0.1 ms a
         # request more to render and run, a sixth of a lone pre-credit decision's time
-        mark = "?" if con.dialect.paramstyle == "qmark" else "%s"
+        mark = placeholder(con.dialect)
         day: dt.date | str = on.isoformat() if con.dialect.name == "sqlite" else on  # SQLite keeps dates as text
         rows = con.exec_driver_sql(
             _LIVE_CONSENTS_SQL.format(

@@ -67,6 +67,12 @@ def engine_for(url: str, *, background_checkpoints: bool = False) -> sa.Engine:
     return engine
 
 
+def placeholder(dialect: sa.Dialect) -> str:
+    """A positional parameter's mark in SQL text for ``dialect``'s driver (``exec_driver_sql``):
+    ``?`` for SQLite, ``%s`` for psycopg."""
+    return "?" if dialect.paramstyle == "qmark" else "%s"
+
+
 @contextmanager
 def writers_lock(engine: sa.Engine) -> Iterator[None]:
     """Between the processes appending to one SQLite file: a lock they block on in the kernel.
