@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +36,17 @@ from scoring.serve.schemas import (
     uscc_shape,
 )
 from scoring.serve.state import Ready, Service
-from scoring.store import ApiKey, Event, Purpose, Role, append, append_each, live_consent, live_consents
+from scoring.store import (
+    ApiKey,
+    Event,
+    Purpose,
+    Role,
+    append,
+    append_each,
+    live_consent,
+    live_consents,
+    time_ordered_id,
+)
 
 BATCH_CHUNK = 500
 
@@ -151,7 +160,7 @@ def record_decision(
     service: Service, ready: Ready, asked: Asked, *, evaluation: dict[str, Any], pre_credit: dict[str, Any] | None
 ) -> str:
     """Append one decision to the audit log (committed when this returns); its id."""
-    decision_id = str(uuid.uuid4())
+    decision_id = time_ordered_id()
     kind = "evaluation" if pre_credit is None else "pre_credit"
     stored = payload(ready, asked, evaluation=evaluation, pre_credit=pre_credit)
     append(service.engine, [Event(kind=kind, payload=stored, key=asked.key, uscc=asked.uscc, event_id=decision_id)])
@@ -279,7 +288,7 @@ def decide_pre_credit(service: Service, asks: list[PreCreditAsk]) -> Decided:
         ready.models, [a.values for _, a in todo], outputs=stored_of(ready, [a.uscc for _, a in todo])
     )
     for (i, asked), result in zip(todo, results, strict=True):
-        event, answer = _pre_credit_decision(ready, asked, result, str(uuid.uuid4()))
+        event, answer = _pre_credit_decision(ready, asked, result, time_ordered_id())
         settled[i] = (answer, event)
     return Decided(settled=[s for s in settled if s is not None])
 
@@ -348,7 +357,7 @@ def _batch_chunk(service: Service, ready: Ready, key: ApiKey, usccs: list[str], 
     stored = []
     for (i, asked), result in zip(todo, results, strict=True):
         record = evaluation_record(result, ready.catalog, asked.values)
-        decision_id = str(uuid.uuid4())
+        decision_id = time_ordered_id()
         body = payload(ready, asked, evaluation=record, pre_credit=None)
         stored.append(Event(kind="evaluation", payload=body, key=key, uscc=asked.uscc, event_id=decision_id))
         line = {

@@ -3,7 +3,7 @@
 It holds the API keys and console sessions, the consents, the hash-chained audit log of every
 decision, refusal, outcome report and consent change, and the decision index the console searches.
 The service, the CLI and the notebooks use it through the names re-exported here; each concern
-lives in its own module: ``tables`` (the schema), ``engine`` (opening a store), ``keys``,
+lives in its own module: ``tables`` (the schema), ``engine`` (opening a store), ``ids`` (time-ordered ids), ``keys``,
 ``sessions``, ``consents``, ``audit`` (appending), ``audit_read``, ``audit_verify``, ``index``
 (the decision index and search) and ``outcomes``.
 """
@@ -20,6 +20,7 @@ from scoring.store.consents import (
     revoke_consent,
 )
 from scoring.store.engine import engine_for
+from scoring.store.ids import time_ordered_id
 from scoring.store.index import search_decisions
 from scoring.store.keys import ApiKey, Role, authenticate, create_key, list_keys, revoke_key, secret_hash
 from scoring.store.outcomes import LOAN_COLUMNS, reported_loans
@@ -60,5 +61,6 @@ __all__ = [
     "search_decisions",
     "secret_hash",
     "session_key",
+    "time_ordered_id",
     "verify_chain",
 ]

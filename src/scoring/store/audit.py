@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import sqlalchemy as sa
 
 from scoring.errors import ScoringError
 from scoring.store.engine import placeholder, writers_lock
+from scoring.store.ids import time_ordered_id
 from scoring.store.index import _index_row, _summary
 from scoring.store.keys import ApiKey
 from scoring.store.tables import _now, audit_log, decision_index
@@ -94,7 +94,7 @@ def _rows(events: Sequence[Event]) -> list[dict[str, Any]]:
     """The events as audit rows, without their place in the chain (seq, time, hashes)."""
     return [
         {
-            "event_id": e.event_id or str(uuid.uuid4()),
+            "event_id": e.event_id or time_ordered_id(),
             "kind": e.kind,
             "uscc": e.uscc,
             "key_id": e.key.key_id if e.key else None,
