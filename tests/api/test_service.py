@@ -398,3 +398,19 @@ def test_openapi_documents_every_endpoint_with_examples(client) -> None:
     assert (
         "403" in paths["/v1/pre-credit"]["post"]["responses"] and "429" in paths["/v1/pre-credit"]["post"]["responses"]
     )
+
+
+def test_answers_keep_to_the_documented_shapes(client, keys, firms) -> None:
+    """What schemathesis found before issue 18 (tests/e2e/test_contract.py runs it), each pinned here."""
+    consent = _grant(client, keys, firms["third"], "BANK_C")
+    created = dt.datetime.fromisoformat(consent["created_at"])
+    assert created.utcoffset() == dt.timedelta(0)  # the store gives it back without its zone: said as UTC
+    both = client.options("/v1/consents", headers=_auth(keys.admin))
+    assert both.status_code == 405 and both.headers["allow"] == "GET, HEAD, POST"  # both routes of the path
+    garbled = client.post(
+        "/v1/evaluations", content=b"\xff\xfe{", headers={**_auth(keys.bank_a), "Content-Type": "application/json"}
+    )
+    assert garbled.status_code == 400 and garbled.json()["error"]["code"] == "malformed_body"
+    as_number = {"uscc": firms["third"], "bank_id": "BANK_C", "purpose": "pre_credit", "granted_on": 0}
+    refused = client.post("/v1/consents", json={**as_number, "expires_on": "2030-01-01"}, headers=_auth(keys.admin))
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "granted_on"

@@ -93,3 +93,13 @@ def server(served, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "uvicorn.log"
     with run_server(served_env(served.settings), log) as started:
         yield started.base
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The contract runs' figures (tests/e2e/test_contract.py), when they ran."""
+    from tests.e2e.test_contract import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("schemathesis: the API against its OpenAPI document")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

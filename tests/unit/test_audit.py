@@ -305,7 +305,10 @@ def test_the_log_stays_bounded_under_appends_that_never_pause(tmp_path: Path) ->
     written = sum(len(orjson.dumps({"i": 0, "x": [k / 7 for k in range(1500)]})) for _ in range(450))
     wal = (tmp_path / "decisions.db-wal").stat().st_size
     assert checkpoints.restarts > 0
-    assert wal < written / 3, (wal, written)
+    # without the restart the log holds everything written (more, with the pages' headers); with it, what
+    # came in between two restarts: how much depends on how often the checkpointer's thread gets the CPU
+    # among three busy processes, so the bound is loose
+    assert wal < written / 2, (wal, written)
     report = verify_chain(engine)
     assert report.intact and report.rows == 450, report.problems[:3]
     engine.dispose()

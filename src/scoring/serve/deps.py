@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -131,3 +131,7 @@ AnalystKey = Annotated[ApiKey, Depends(require(Role.ANALYST))]
 AdminKey = Annotated[ApiKey, Depends(require(Role.ADMIN))]
 ConsentReaderKey = Annotated[ApiKey, Depends(require(Role.ADMIN, Role.REGULATOR))]
 AnyKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ANALYST, Role.REGULATOR, Role.ADMIN))]
+
+# ids in paths: what the schema says they are (a stored record's id is a UUID; any other text finds nothing: 404)
+DecisionIdPath = Annotated[str, Path(description="a decision's id (a UUID)", json_schema_extra={"format": "uuid"})]
+ConsentIdPath = Annotated[str, Path(description="a consent's id (a UUID)", json_schema_extra={"format": "uuid"})]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,15 +39,43 @@ async def _scoring_error(request: Request, exc: Exception) -> Response:
     return answer_error(exc, request.method, request.url.path)
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+_HTTP_ERRORS = {
+    400: ("malformed_body", "请求体无法解析（应为UTF-8编码的JSON）", "the body cannot be parsed: send JSON in UTF-8"),
+    404: ("not_found", "没有这个接口", None),
+    405: ("method_not_allowed", "接口不支持该方法", None),
+}
+
+
+def _operations(app: Any) -> list[tuple[re.Pattern[str], set[str]]]:
+    """Each documented path as a pattern, with its methods (read from the OpenAPI document once)."""
+    if not hasattr(app.state, "operations"):
+        app.state.operations = [
+            (re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))), {m.upper() for m in ops})
+            for path, ops in app.openapi()["paths"].items()
+        ]
+    return app.state.operations
+
+
+def allowed_methods(request: Request) -> str:
+    """What the ``Allow`` of a 405 says: every method the OpenAPI document gives the request's path, and
+    HEAD with GET (Starlette's own 405 names only the methods of the first route that matches the path)."""
+    methods = set().union(*(m for pattern, m in _operations(request.app) if pattern.fullmatch(request.url.path)))
+    return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's and FastAPI's own faults (no route, no such method, a body that cannot be parsed)
+    in the error body. A 400 is FastAPI's answer to a body it cannot decode (not UTF-8)."""
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    zh = {404: "没有这个接口", 405: "接口不支持该方法"}.get(exc.status_code, "请求错误")
+    code, zh, en = _HTTP_ERRORS.get(exc.status_code, ("http_error", "请求错误", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")  # the console is not documented
     return Response(
-        error_body(code, zh, str(exc.detail)),
+        error_body(code, zh, en or str(exc.detail)),
         status_code=exc.status_code,
         media_type="application/json",
-        headers=getattr(exc, "headers", None),
+        headers=headers,
     )
 
 
@@ -72,8 +101,11 @@ def validation_error(exc: RequestValidationError) -> ApiError:
         )
     elif kind == "json_invalid":
         zh, en, code, field = "请求体不是合法的JSON", "the body is not valid JSON", "invalid_json", None
+    elif field is None:  # a rule over several fields (dates in order): the message names them
+        msg = str(first.get("msg", "")).removeprefix("Value error, ")
+        zh, en, code = f"请求不合法：{msg}", f"invalid request: {msg}", "invalid_request"
     else:
-        msg = str(first.get("msg", ""))
+        msg = str(first.get("msg", "")).removeprefix("Value error, ")
         zh, en, code = f"字段'{field}'不合法：{msg}", f"invalid field {field!r}: {msg}", "invalid_request"
     return ApiError(422, code, zh, en, field=field)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from scoring.serve.schemas import ErrorResponse
 
 DESCRIBED = {
+    400: "the body cannot be parsed (`malformed_body`: not JSON in UTF-8)",
     401: "missing or invalid API key",
     403: "the key's role may not do this, or the enterprise has not authorized this bank (audited)",
     404: "no such enterprise in the evaluation population, or no such decision visible to this key",
@@ -23,7 +24,10 @@ DESCRIBED = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses`` of a route: each error status it may answer, with the error body's schema."""
+    """The ``responses`` of a route: each error status it may answer, with the error body's schema.
+
+    A route that takes a body may also answer 400 (a body that cannot be decoded): list it.
+    """
     return {c: {"model": ErrorResponse, "description": DESCRIBED[c]} for c in codes}
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
 from scoring.data.uscc import UsccFault, UsccProblem, validate
 from scoring.errors import ScoringError
@@ -43,7 +44,40 @@ def uscc_shape(v: str) -> str:
     return v
 
 
-Uscc = Annotated[str, AfterValidator(uscc_shape), Field(description="统一社会信用代码 (18 characters, GB 32100-2015)")]
+# What the schema says of a USCC: what ``uscc_shape`` accepts (either case, blanks around it); the two check
+# characters (positions 17 and 18) cannot be said in a pattern: the custom format ``uscc`` names them
+USCC_PATTERN = r"^\s*[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{18}\s*$"
+Uscc = Annotated[
+    str,
+    AfterValidator(uscc_shape),
+    Field(
+        description="统一社会信用代码 (18 characters of 0-9 and the letters but I, O, S, V, Z, GB 32100-2015; the "
+        "organisation code's check character at position 17 is verified)",
+        json_schema_extra={"pattern": USCC_PATTERN, "format": "uscc"},
+    ),
+]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """A time with its offset: the store keeps UTC, and SQLite gives it back without the zone."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
+def _iso_date(value: object) -> object:
+    """Only what the schema says a date is: ``YYYY-MM-DD`` (pydantic would also take 0 as 1970-01-01)."""
+    if isinstance(value, dt.date) or (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+# a request's dates and numbers as the schema says them: no 0 for a date, no "12" or 12.0 for an integer
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+Integer = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
+DecisionId = Annotated[str, Field(description="a decision's id (a UUID)", json_schema_extra={"format": "uuid"})]
 
 
 class _Strict(BaseModel):
@@ -107,16 +141,18 @@ class OutcomeRequest(_Strict):
         },
     )
 
-    decision_id: str = Field(description="the pre-credit decision the loan was made on")
-    report_date: dt.date = Field(description="the date the figures are as of; one report per decision and date")
+    decision_id: str = Field(
+        description="the pre-credit decision the loan was made on (a UUID)", json_schema_extra={"format": "uuid"}
+    )
+    report_date: IsoDate = Field(description="the date the figures are as of; one report per decision and date")
     loan_id: str = Field(min_length=1, max_length=64, description="贷款编号")
-    start_date: dt.date = Field(description="放款日期")
-    term_months: int = Field(ge=1, le=120, description="期限(月)")
-    maturity_date: dt.date = Field(description="到期日期")
-    amount: float = Field(ge=0, description="贷款金额(元); 0 when the bank did not lend")
-    max_dpd: int = Field(ge=0, description="最长逾期天数 so far")
-    dpd90_date: dt.date | None = Field(default=None, description="逾期满90天日期 (the default event), if any")
-    settled_date: dt.date | None = Field(default=None, description="结清日期, if settled")
+    start_date: IsoDate = Field(description="放款日期")
+    term_months: Integer = Field(ge=1, le=120, description="期限(月)")
+    maturity_date: IsoDate = Field(description="到期日期")
+    amount: Number = Field(ge=0, description="贷款金额(元); 0 when the bank did not lend")
+    max_dpd: Integer = Field(ge=0, description="最长逾期天数 so far")
+    dpd90_date: IsoDate | None = Field(default=None, description="逾期满90天日期 (the default event), if any")
+    settled_date: IsoDate | None = Field(default=None, description="结清日期, if settled")
     status: Literal["正常", "结清", "逾期", "违约"] = Field(description="贷款状态")
 
     @model_validator(mode="after")
@@ -160,8 +196,8 @@ class ConsentRequest(_Strict):
     uscc: Uscc
     bank_id: str = Field(min_length=1, max_length=32)
     purpose: Purpose = Field(description="pre_credit (信易贷预授信) or evaluation (查询信用评价)")
-    granted_on: dt.date
-    expires_on: dt.date
+    granted_on: IsoDate
+    expires_on: IsoDate
     evidence: str | None = Field(default=None, max_length=200, description="the signed authorization's reference")
 
 
@@ -319,12 +355,12 @@ class ConsentPublic(BaseModel):
     uscc: str
     bank_id: str
     purpose: str
-    granted_on: dt.date
-    expires_on: dt.date
+    granted_on: IsoDate
+    expires_on: IsoDate
     evidence: str | None
-    created_at: dt.datetime
+    created_at: UtcDatetime
     created_by: str
-    revoked_at: dt.datetime | None
+    revoked_at: UtcDatetime | None
 
 
 class ServedModelPublic(BaseModel):
@@ -339,7 +375,7 @@ class ServedModelPublic(BaseModel):
 class ModelsResponse(BaseModel):
     models: list[ServedModelPublic]
     policy: dict[str, Any] | None
-    loaded_at: dt.datetime | None
+    loaded_at: UtcDatetime | None
     registry: dict[str, Any]
 
 

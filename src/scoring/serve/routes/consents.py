@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from scoring.errors import ApiError
-from scoring.serve.deps import AdminKey, ConsentReaderKey, ServiceDep
+from scoring.serve.deps import AdminKey, ConsentIdPath, ConsentReaderKey, ServiceDep
 from scoring.serve.responses import errors
 from scoring.serve.schemas import ConsentPublic, ConsentRequest
 from scoring.store import grant_consent, list_consents, revoke_consent
@@ -15,7 +15,9 @@ from scoring.store import grant_consent, list_consents, revoke_consent
 router = APIRouter(tags=["consents"])
 
 
-@router.post("/v1/consents", response_model=ConsentPublic, status_code=201, responses=errors(401, 403, 413, 422, 429))
+@router.post(
+    "/v1/consents", response_model=ConsentPublic, status_code=201, responses=errors(400, 401, 403, 413, 422, 429)
+)
 def create_consent(body: ConsentRequest, key: AdminKey, service: ServiceDep) -> ConsentPublic:
     """Record an enterprise's authorization (授权) of a bank for a purpose, from a date until a date."""
     try:
@@ -47,7 +49,7 @@ def consents(
 
 
 @router.post("/v1/consents/{consent_id}/revoke", response_model=ConsentPublic, responses=errors(401, 403, 404, 429))
-def revoke(consent_id: str, key: AdminKey, service: ServiceDep) -> ConsentPublic:
+def revoke(consent_id: ConsentIdPath, key: AdminKey, service: ServiceDep) -> ConsentPublic:
     """Revoke a consent from now on (decisions already made keep the consent they were made under)."""
     row = revoke_consent(service.engine, consent_id, by=f"key:{key.key_id}", key=key)
     if row is None:

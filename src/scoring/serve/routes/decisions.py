@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from scoring.serve import stored
-from scoring.serve.deps import DecisionReaderKey, RegulatorKey, ServiceDep
+from scoring.serve.deps import DecisionIdPath, DecisionReaderKey, RegulatorKey, ServiceDep
 from scoring.serve.responses import errors
 from scoring.serve.schemas import DecisionResponse, ReplayResponse
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["decisions"])
     response_model_exclude_none=False,
     responses=errors(401, 403, 404, 429),
 )
-def decision(decision_id: str, key: DecisionReaderKey, service: ServiceDep) -> DecisionResponse:
+def decision(decision_id: DecisionIdPath, key: DecisionReaderKey, service: ServiceDep) -> DecisionResponse:
     """A stored decision in full: inputs, every SHAP value, reasons, policy steps, model versions,
     requester, consent, excluded and disputed records. A bank sees only its own decisions."""
     return stored.decision_response(stored.visible_decision(service, key, decision_id), key)
@@ -27,7 +27,7 @@ def decision(decision_id: str, key: DecisionReaderKey, service: ServiceDep) -> D
 @router.post(
     "/v1/decisions/{decision_id}/replay", response_model=ReplayResponse, responses=errors(401, 403, 404, 429, 503)
 )
-def replay(decision_id: str, key: RegulatorKey, service: ServiceDep) -> ReplayResponse:
+def replay(decision_id: DecisionIdPath, key: RegulatorKey, service: ServiceDep) -> ReplayResponse:
     """Recompute a stored decision from its stored inputs with the model versions and policy it used,
     and say whether the result is identical (changes nothing)."""
     return stored.replay(service, stored.visible_decision(service, key, decision_id))

@@ -21,7 +21,9 @@ BATCH_PATH = "/v1/batch/evaluations"
 router = APIRouter(tags=["decisions"])
 
 
-@router.post("/v1/evaluations", response_model=EvaluationResponse, responses=errors(401, 403, 404, 413, 422, 429, 503))
+@router.post(
+    "/v1/evaluations", response_model=EvaluationResponse, responses=errors(400, 401, 403, 404, 413, 422, 429, 503)
+)
 def evaluate(body: EvaluationRequest, key: EvaluatorKey, service: ServiceDep, metrics: MetricsDep) -> Response:
     """公共信用综合评价 of one enterprise: probability, score, grade and the reasons behind them.
 
@@ -32,7 +34,9 @@ def evaluate(body: EvaluationRequest, key: EvaluatorKey, service: ServiceDep, me
     return json_response(answer)
 
 
-@router.post("/v1/pre-credit", response_model=PreCreditResponse, responses=errors(401, 403, 404, 413, 422, 429, 503))
+@router.post(
+    "/v1/pre-credit", response_model=PreCreditResponse, responses=errors(400, 401, 403, 404, 413, 422, 429, 503)
+)
 async def pre_credit(body: PreCreditRequest, key: BankKey, decider: DeciderDep, metrics: MetricsDep) -> Response:
     """信易贷预授信: the limit, approve / refer / decline, the grade, the reasons and every policy step.
 
@@ -52,7 +56,7 @@ async def pre_credit(body: PreCreditRequest, key: BankKey, decider: DeciderDep, 
             "content": {"application/x-ndjson": {"example": '{"uscc": "...", "grade": "B", ...}\n'}},
             "description": "one JSON line per USCC, in the order asked: an evaluation, or an error",
         },
-        **errors(401, 403, 413, 422, 429, 503),
+        **errors(400, 401, 403, 413, 422, 429, 503),
     },
 )
 def batch_evaluations(body: BatchEvaluationRequest, key: AnalystKey, service: ServiceDep) -> StreamingResponse:

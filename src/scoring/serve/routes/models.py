@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 
 from scoring.errors import ApiError
 from scoring.serve.deps import AdminKey, AnyKey, ServiceDep
@@ -64,15 +64,28 @@ def models(key: AnyKey, service: ServiceDep) -> ModelsResponse:
     return served_models(service)
 
 
-@router.get("/v1/models/{name}/{version}/card", response_class=PlainTextResponse, responses=errors(401, 404, 429))
-def model_card(name: str, version: str, key: AnyKey, service: ServiceDep) -> PlainTextResponse:
+MARKDOWN = "text/markdown; charset=utf-8"
+
+
+@router.get(
+    "/v1/models/{name}/{version}/card",
+    response_class=Response,  # no media type of its own: the errors are documented as JSON, the card as Markdown
+    responses={
+        200: {
+            "description": "the model card in Markdown",
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+        },
+        **errors(401, 404, 429),
+    },
+)
+def model_card(name: str, version: str, key: AnyKey, service: ServiceDep) -> Response:
     """The model card (Markdown) of a served or recently used version."""
     loaded = None
     if service.models:
         loaded = next((x for x in service.models.members() if x.name == name and x.version == version), None)
     if loaded is None or not loaded.model_card:
         raise ApiError(404, "no_model_card", "没有该模型版本的说明", f"no model card for {name} v{version} here")
-    return PlainTextResponse(loaded.model_card, media_type="text/markdown; charset=utf-8")
+    return Response(loaded.model_card, media_type=MARKDOWN)
 
 
 @router.post("/v1/models/reload", response_model=ModelsResponse, responses=errors(401, 403, 429))

@@ -17,7 +17,7 @@ router = APIRouter(tags=["outcomes"])
 @router.post(
     "/v1/outcomes",
     response_model=OutcomeResponse,
-    responses={**errors(401, 403, 404, 409, 413, 422, 429), 201: {"model": OutcomeResponse}},
+    responses={**errors(400, 401, 403, 404, 409, 413, 422, 429), 201: {"model": OutcomeResponse}},
     status_code=201,
 )
 def report_outcome(body: OutcomeRequest, key: BankKey, service: ServiceDep, response: Response) -> OutcomeResponse:
@@ -36,7 +36,9 @@ def report_outcome(body: OutcomeRequest, key: BankKey, service: ServiceDep, resp
 def outcomes(
     key: DecisionReaderKey,
     service: ServiceDep,
-    decision_id: Annotated[str | None, Query(description="only this decision's reports")] = None,
+    decision_id: Annotated[
+        str | None, Query(description="only this decision's reports (a UUID)", json_schema_extra={"format": "uuid"})
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[OutcomePublic]:
     """Outcome reports, newest first: a bank sees only its own; a regulator sees all."""
