@@ -319,3 +319,30 @@ def test_the_waterfall_adds_up_to_the_score() -> None:
     assert [s["feature"] for s in chart["steps"][:5]] == ["f0", "f1", "f2", "f3", "f4"]  # largest first
     for s, following in zip(chart["steps"], chart["steps"][1:], strict=False):
         assert math.isclose(s["start"] + s["points"], following["start"])
+
+
+def test_failed_sign_ins_lock_the_key_prefix_out_and_the_lock_out_is_audited(app_client, served, keys) -> None:
+    from scoring.serve.console.limits import PER_PREFIX
+    from scoring.store import events
+
+    engine = engine_for(served.settings.decision_url)
+    guesses = [f"sk_Guess{i:02d}xxxxxxxxxxxxxxxxxxxxxxxxx" for i in range(PER_PREFIX + 1)]  # one prefix: sk_Guess
+    answers = [app_client.post("/console/login", data={"api_key": g}) for g in guesses]
+    assert [a.status_code for a in answers] == [401] * PER_PREFIX + [429]
+    assert int(answers[-1].headers["retry-after"]) > 0 and "登录失败次数过多" in answers[-1].text
+    locked = [e for e in events(engine, kinds=["console_lockout"]) if e["payload"]["key_prefix"] == "sk_Guess"]
+    assert len(locked) == 1 and locked[0]["payload"]["locked"] == "prefix"
+    signed_in = app_client.post("/console/login", data={"api_key": keys.regulator}, follow_redirects=False)
+    assert signed_in.status_code == 303  # another prefix from the same client is not locked
+
+
+def test_a_client_that_fails_too_often_is_locked_out_whatever_the_key() -> None:
+    from scoring.serve.console.limits import LOCK_SECONDS, PER_CLIENT, SignInLimits
+
+    now = [1000.0]
+    limits = SignInLimits(clock=lambda: now[0])
+    locked = [limits.failed("10.0.0.9", f"sk_{i:05d}zz") for i in range(PER_CLIENT)]
+    assert locked[-1] == ["client:10.0.0.9"] and not any(locked[:-1])
+    assert limits.locked("10.0.0.9", "sk_Another") == LOCK_SECONDS and limits.locked("10.0.0.8", "sk_Another") == 0
+    now[0] += LOCK_SECONDS
+    assert limits.locked("10.0.0.9", "sk_Another") == 0  # the lock-out ends

@@ -45,10 +45,12 @@ def record_build(con: duckdb.DuckDBPyConnection, *, as_of: dt.date, versions: di
     for column in VERSION_COLUMNS:  # a table of an earlier release knew the evaluation only
         con.execute(f"ALTER TABLE {BUILDS} ADD COLUMN IF NOT EXISTS {column} VARCHAR")
     named = [c for c in VERSION_COLUMNS if c in versions]
-    con.execute(f"DELETE FROM {BUILDS} WHERE as_of = ?", [as_of])
+    con.execute(f"DELETE FROM {BUILDS} WHERE as_of = ?", [as_of])  # nosec B608 # BUILDS
     con.execute(
-        f"INSERT INTO {BUILDS} (as_of, catalog_digest, data_fingerprint, scored_at{''.join(', ' + c for c in named)}) "
-        f"SELECT as_of, catalog_digest, data_fingerprint, now(){', ?' * len(named)} FROM snapshot_builds WHERE as_of = ?",
+        f"INSERT INTO {BUILDS} (as_of, catalog_digest, data_fingerprint, scored_at"  # nosec B608 # VERSION_COLUMNS
+        f"{''.join(', ' + c for c in named)}) "
+        f"SELECT as_of, catalog_digest, data_fingerprint, now(){', ?' * len(named)} "
+        "FROM snapshot_builds WHERE as_of = ?",
         [*(versions[c] for c in named), as_of],
     )
 
@@ -64,7 +66,8 @@ def is_current(con: duckdb.DuckDBPyConnection, as_of: dt.date, versions: dict[st
         return False
     same = "".join(f" AND b.{column} = ?" for column in wanted)
     row = con.execute(
-        f"SELECT count(*) FROM {BUILDS} b JOIN snapshot_builds s USING (as_of) WHERE b.as_of = ? "
+        f"SELECT count(*) FROM {BUILDS} b JOIN snapshot_builds s USING (as_of) "  # nosec B608 # BUILDS
+        "WHERE b.as_of = ? "
         f"AND b.catalog_digest = s.catalog_digest AND b.data_fingerprint = s.data_fingerprint{same}",
         [as_of, *wanted.values()],
     ).fetchone()
@@ -76,7 +79,10 @@ def current_grades(con: duckdb.DuckDBPyConnection, *, version: str, as_of: dt.da
     snapshot build stored now; None when there are none or they are stale."""
     if not is_current(con, as_of, {"evaluation_version": version}):
         return None
-    return con.execute(f"SELECT {', '.join(GRADED)} FROM {SCORES_TABLE} WHERE as_of = ? ORDER BY uscc", [as_of]).df()
+    return con.execute(
+        f"SELECT {', '.join(GRADED)} FROM {SCORES_TABLE} WHERE as_of = ? ORDER BY uscc",  # nosec B608 # constants
+        [as_of],
+    ).df()
 
 
 def stored_outputs(
@@ -88,7 +94,8 @@ def stored_outputs(
     cannot decide pre-credit."""
     if not models.pre_credit_ready or not is_current(con, as_of, build_versions(models)):
         return None
-    graded = con.execute(f"SELECT catalog_digest, data_fingerprint FROM {BUILDS} WHERE as_of = ?", [as_of]).fetchone()
+    build_of = f"SELECT catalog_digest, data_fingerprint FROM {BUILDS} WHERE as_of = ?"  # nosec B608 # BUILDS
+    graded = con.execute(build_of, [as_of]).fetchone()
     if graded is None or (str(graded[0]), str(graded[1])) != build:
         return None  # the snapshot was built again since the caller read its features
     assert models.default is not None and models.amount is not None
@@ -107,7 +114,10 @@ def stored_outputs(
     if not {c.strip('"') for cs in blocks.values() for c in cs} | set(singles) <= present:
         return None  # rows of an earlier release, without every number
     columns = ["uscc", *singles, *(c for cs in blocks.values() for c in cs)]
-    fetched = con.execute(f"SELECT {', '.join(columns)} FROM {SCORES_TABLE} WHERE as_of = ? ORDER BY uscc", [as_of])
+    fetched = con.execute(
+        f"SELECT {', '.join(columns)} FROM {SCORES_TABLE} WHERE as_of = ? ORDER BY uscc",  # nosec B608 # checked above
+        [as_of],
+    )
     column = dict(zip(columns, fetched.fetchnumpy().values(), strict=True))
     if any(np.ma.is_masked(c) for c in column.values()):
         return None  # a NULL where every row has a number: not rows `scoring score` wrote

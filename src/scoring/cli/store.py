@@ -13,7 +13,7 @@ from rich.table import Table
 from scoring.cli.output import console, fail, parse_day
 from scoring.settings import Settings
 
-keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create, list, rotate, revoke.", no_args_is_help=True)
 consents_app = typer.Typer(
     help="Enterprises' authorizations of banks (授权): grant, list, revoke.", no_args_is_help=True
 )
@@ -51,7 +51,7 @@ def keys_list() -> None:
     """List API keys (ids, roles, banks; never the keys)."""
     from scoring.store import engine_for, list_keys
 
-    table = Table("key id", "role", "bank", "label", "created", "revoked")
+    table = Table("key id", "role", "bank", "label", "created", "revoked (from)")
     for k in list_keys(engine_for(Settings().decision_url)):
         table.add_row(
             k["key_id"],
@@ -62,6 +62,28 @@ def keys_list() -> None:
             str(k["revoked_at"] or "")[:19],
         )
     console.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="the key id shown by `scoring keys list`")],
+    overlap_hours: Annotated[
+        float, typer.Option(help="how long the old key stays valid beside the new one, in hours")
+    ] = 24.0,
+) -> None:
+    """Issue a new key for a key's holder (same role, bank, label and rate limit); the old key is refused
+    once the overlap is over (within SCORING_KEY_CACHE_SECONDS)."""
+    from scoring.store import engine_for, rotate_key
+
+    try:
+        rotated = rotate_key(engine_for(Settings().decision_url), key_id, dt.timedelta(hours=overlap_hours))
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    if rotated is None:
+        raise fail(f"no live key {key_id}")
+    secret, record, ends = rotated
+    console.print(f"created {record.role} key {record.key_id}: {secret}")
+    console.print(f"the old key {key_id} is valid until {ends.isoformat(timespec='seconds')} (UTC), refused after")
 
 
 @keys_app.command("revoke")

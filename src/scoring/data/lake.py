@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from scoring.data import schema
+from scoring.data.ingest.sql import quote
 from scoring.data.ingest.warehouse import data_fingerprint, extract_date_of
 from scoring.errors import ScoringError
 
@@ -62,17 +63,23 @@ def export_lake(con: duckdb.DuckDBPyConnection, out: Path, *, buckets: int = BUC
         if target.exists():
             shutil.rmtree(target)
         columns = ", ".join(c.name for c in table.columns)
-        rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()  # nosec B608 # a table of the contract
         count = int(rows[0]) if rows else 0
         bucketed = "uscc" in table.column_names
+        # the file names are quoted, not bound: DuckDB binds COPY's target from 1.4 on (pyproject allows 1.1)
         if bucketed and count:
             con.execute(
-                f"COPY (SELECT {columns}, CAST(hash(uscc) % {buckets} AS INTEGER) AS bucket FROM {name} "
-                f"ORDER BY uscc) TO '{target}' (FORMAT parquet, PARTITION_BY (bucket), COMPRESSION zstd)"
+                f"COPY (SELECT {columns}, CAST(hash(uscc) % ? AS INTEGER) AS bucket "  # nosec B608 # contract names
+                f"FROM {name} ORDER BY uscc) TO {quote(str(target))} "
+                "(FORMAT parquet, PARTITION_BY (bucket), COMPRESSION zstd)",
+                [buckets],
             )
         else:  # a table without a USCC, or an empty one: one file (an empty folder would have no schema)
             target.mkdir()
-            con.execute(f"COPY (SELECT {columns} FROM {name}) TO '{target / 'data_0.parquet'}' (FORMAT parquet)")
+            con.execute(
+                f"COPY (SELECT {columns} FROM {name}) "  # nosec B608 # the contract's names; the file name quoted
+                f"TO {quote(str(target / 'data_0.parquet'))} (FORMAT parquet)"
+            )
         written.append(Exported(table=name, rows=count, bucketed=bucketed and count > 0))
     manifest = {
         "format": 1,

@@ -43,7 +43,8 @@ def source_starts(
     dates = sorted(set(as_of_dates))
     if not ctes:
         return {d: {} for d in dates}
-    frame = con.execute(f"WITH {', '.join([dates_sql(dates, 'duckdb'), *ctes])} SELECT * FROM starts").df()
+    plan = ", ".join([dates_sql(dates, "duckdb"), *ctes])
+    frame = con.execute(f"WITH {plan} SELECT * FROM starts").df()  # nosec B608 # the plan's SQL (plan.py)
     return {
         pd.Timestamp(row.pop("as_of")).date(): {
             k: (None if pd.isna(v) else pd.Timestamp(v).date()) for k, v in row.items()
@@ -137,7 +138,10 @@ def store_snapshots(
     _prepare_table(con, catalog, feature_sql(catalog, dates))
     _builds_table(con)
     fingerprint = data_fingerprint(con)
-    con.execute(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [dates])
+    con.execute(
+        f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))",  # nosec B608 # SNAPSHOT_TABLE
+        [dates],
+    )
     # forget the old builds first: a pass that fails leaves its dates missing, never stale-but-current
     con.execute("DELETE FROM snapshot_builds WHERE as_of IN (SELECT unnest(?))", [dates])
     for chunk in _passes(con, dates, rows_per_pass):
@@ -146,7 +150,8 @@ def store_snapshots(
             con.execute(
                 "INSERT OR REPLACE INTO snapshot_builds VALUES (?, ?, ?, now())", [d, catalog.digest, fingerprint]
             )
-    row = con.execute(f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [dates]).fetchone()
+    stored = f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))"  # nosec B608 # SNAPSHOT_TABLE
+    row = con.execute(stored, [dates]).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -175,11 +180,13 @@ def load_snapshot(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of: dt
     ).fetchone()
     if built != (catalog.digest, data_fingerprint(con)):
         store_snapshot(con, catalog, as_of=as_of)
-    return con.execute(f"SELECT * FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY uscc", [as_of]).df()
+    stored = f"SELECT * FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY uscc"  # nosec B608 # SNAPSHOT_TABLE
+    return con.execute(stored, [as_of]).df()
 
 
 def stored_as_of_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     try:
-        return [r[0] for r in con.execute(f"SELECT DISTINCT as_of FROM {SNAPSHOT_TABLE} ORDER BY 1").fetchall()]
+        stored = f"SELECT DISTINCT as_of FROM {SNAPSHOT_TABLE} ORDER BY 1"  # nosec B608 # SNAPSHOT_TABLE
+        return [r[0] for r in con.execute(stored).fetchall()]
     except duckdb.CatalogException:
         return []

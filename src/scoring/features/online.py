@@ -7,6 +7,7 @@ features served for an enterprise and date equal those a model was trained and t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,13 @@ class OnlineFeaturesError(ScoringError, RuntimeError):
     code = "no_features"
     status = 503
     title_zh = "没有可用的特征快照"
+
+
+class WarehouseLocked(OnlineFeaturesError):
+    """Another process holds the warehouse open for writing (DuckDB lets no reader in meanwhile)."""
+
+    code = "warehouse_locked"
+    title_zh = "特征仓库正被其他进程写入"
 
 
 class OnlineFeatures:
@@ -76,19 +84,27 @@ def load_online(warehouse: Path, catalog: Catalog, *, as_of: dt.date | None = No
     try:
         con = duckdb.connect(str(warehouse), read_only=True)
     except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            holder = re.search(r"held in (.+?\(PID \d+\))", " ".join(str(exc).split()))
+            raise WarehouseLocked(
+                f"the warehouse {warehouse} is locked by another writer"
+                f"{f' ({holder.group(1)})' if holder else ''}: read again when it is released",
+                message_zh="特征仓库正被其他进程写入，释放后重新读取",
+            ) from exc
         raise OnlineFeaturesError(f"cannot open the warehouse {warehouse} read-only: {exc}") from exc
     try:
         try:
             if as_of is None:
-                as_of = con.execute(f"SELECT max(as_of) FROM {SNAPSHOT_TABLE}").fetchone()[0]  # type: ignore[index]
+                latest = f"SELECT max(as_of) FROM {SNAPSHOT_TABLE}"  # nosec B608 # SNAPSHOT_TABLE
+                as_of = con.execute(latest).fetchone()[0]  # type: ignore[index]
         except duckdb.CatalogException:
             as_of = None
         if as_of is None:
             raise OnlineFeaturesError("the warehouse holds no feature snapshot: run `scoring features --as-of DATE`")
-        names = [f.name for f in catalog.features]
+        columns = ", ".join("s." + f.name for f in catalog.features)
         try:
             frame = con.execute(
-                f"SELECT s.uscc, e.name, {', '.join('s.' + n for n in names)} FROM {SNAPSHOT_TABLE} s "
+                f"SELECT s.uscc, e.name, {columns} FROM {SNAPSHOT_TABLE} s "  # nosec B608 # the catalog's feature names
                 "JOIN enterprises e ON e.uscc = s.uscc WHERE s.as_of = ?",
                 [as_of],
             ).df()

@@ -35,6 +35,11 @@ from scoring.data import schema
 from scoring.features.catalog import Catalog, Feature, Source
 from scoring.features.sql import Engine, render, translate
 
+# The statements here are text, the same plan printed for DuckDB and for Spark (spark.sql takes no
+# parameters), so nothing is bound: what goes in is names, sources and snippets of the catalog
+# (checked against the data contract and the snippet allow-list when it loads), numbers of months
+# (ints) and dates printed from datetime.date (:func:`date_literal`).
+
 
 def date_literal(d: dt.date) -> str:
     return f"DATE '{d.isoformat()}'"
@@ -74,7 +79,7 @@ def dates_sql(dates: list[dt.date], engine: Engine, bounds: list[int] | None = N
     if engine == "spark":
         values = ", ".join(f"({date_literal(d)})" for d in dates)
         minus = "".join(f", {_plus_months('as_of', str(-n), engine)} AS as_of_m{n}" for n in bounds or [])
-        return f"dates AS (SELECT as_of{minus} FROM VALUES {values} AS v(as_of))"
+        return f"dates AS (SELECT as_of{minus} FROM VALUES {values} AS v(as_of))"  # nosec B608 # dates and ints
     return f"dates AS (SELECT CAST(unnest([{', '.join(date_literal(d) for d in dates)}]) AS DATE) AS as_of)"
 
 
@@ -102,7 +107,8 @@ def starts_sql(catalog: Catalog, engine: Engine) -> list[str]:
         return []
     sources = sorted({f.source for f in keys.values()})
     firsts = ", ".join(
-        f"(SELECT min({catalog.sources[s].date}) FROM {catalog.sources[s].table}) AS {s}" for s in sources
+        f"(SELECT min({catalog.sources[s].date}) FROM {catalog.sources[s].table}) AS {s}"  # nosec B608 # catalog names
+        for s in sources
     )
     ctes, columns, joins = [f"firsts AS (SELECT {firsts})"], [], list[str]()
     for key, f in sorted(keys.items()):
@@ -113,13 +119,17 @@ def starts_sql(catalog: Catalog, engine: Engine) -> list[str]:
             k = len(joins)
             lag = translate(f"max(date_diff('month', t.{src.date}, t.{f.date}))", engine)
             ctes.append(
-                f"lag{k} AS (SELECT d.as_of, {lag} AS months FROM dates d JOIN {src.table} t "
+                f"lag{k} AS (SELECT d.as_of, {lag} AS months "  # nosec B608 # catalog names
+                f"FROM dates d JOIN {src.table} t "
                 f"ON t.{f.date} < d.as_of GROUP BY d.as_of)"
             )
             joins.append(f"LEFT JOIN lag{k} ON lag{k}.as_of = d.as_of")
             first = _plus_months(first, f"lag{k}.months", engine)
         columns.append(f"{first} AS {key}")
-    ctes.append(f"starts AS (SELECT d.as_of, {', '.join(columns)} FROM dates d CROSS JOIN firsts f {' '.join(joins)})")
+    ctes.append(
+        f"starts AS (SELECT d.as_of, {', '.join(columns)} "  # nosec B608 # catalog names
+        f"FROM dates d CROSS JOIN firsts f {' '.join(joins)})"
+    )
     return ctes
 
 
@@ -277,14 +287,18 @@ def _duckdb_scan(catalog: Catalog, k: int, key: tuple, feats: list[Feature]) -> 
         where.append(f"t.{date_col} >= {months_before(a, window + offset)}")
     if src.repaired_from:
         where.append(f"NOT {repaired_sql(src, a)}")  # 信用修复: a repair dated before as_of removes the record
-    where += [f"NOT EXISTS (SELECT 1 FROM objections o WHERE {c})" for c in _objections(catalog, src.table, "t", a)]
+    where += [
+        f"NOT EXISTS (SELECT 1 FROM objections o WHERE {c})"  # nosec B608 # catalog names
+        for c in _objections(catalog, src.table, "t", a)
+    ]
     if flt:
         where.append(f"({render(catalog.snippet(feats[0].name, 'filter'), 'duckdb', as_of=a)})")
     if end:
         where.append(f"(t.{end} IS NULL OR t.{end} >= {a})")
     aggs = ", ".join(f"{render(_aggregate(catalog, f, 't.' + date_col), 'duckdb', as_of=a)} AS {f.name}" for f in feats)
     return (
-        f"g{k} AS (SELECT t.uscc, d.as_of, {aggs} FROM {src.table} t JOIN dates d ON {' AND '.join(where)} "
+        f"g{k} AS (SELECT t.uscc, d.as_of, {aggs} FROM {src.table} t "  # nosec B608 # catalog names and snippets
+        f"JOIN dates d ON {' AND '.join(where)} "
         "GROUP BY t.uscc, d.as_of)"
     )
 
@@ -301,15 +315,18 @@ def _spark_scan(catalog: Catalog, k: int, key: tuple, feats: list[Feature]) -> s
         where.append(f"t.{date_col} >= {bound('d', max(f.reach_months for f in feats), 'spark')}")
     if src.repaired_from:
         where.append(f"NOT {repaired_sql(src, 'd.as_of', 'spark')}")
-    rows = f"SELECT t.*, d.* FROM {src.table} t JOIN dates d ON {' AND '.join(where)}"
+    rows = f"SELECT t.*, d.* FROM {src.table} t JOIN dates d ON {' AND '.join(where)}"  # nosec B608 # catalog names
     for condition in _objections(catalog, src.table, "r", "r.as_of"):
-        rows = f"SELECT r.* FROM ({rows}) r LEFT ANTI JOIN objections o ON {condition}"
+        rows = f"SELECT r.* FROM ({rows}) r LEFT ANTI JOIN objections o ON {condition}"  # nosec B608 # catalog names
     aggs = ", ".join(
         f"{render(_conditional(_aggregate(catalog, f, 't.' + date_col), _feature_condition(catalog, f, 't.' + date_col)), 'spark', as_of='t.as_of')} "
         f"AS {f.name}"
         for f in feats
     )
-    return f"s{k} AS (SELECT t.uscc, t.as_of, {aggs} FROM ({rows}) t GROUP BY t.uscc, t.as_of)"
+    return (
+        f"s{k} AS (SELECT t.uscc, t.as_of, {aggs} "  # nosec B608 # catalog names and snippets
+        f"FROM ({rows}) t GROUP BY t.uscc, t.as_of)"
+    )
 
 
 def _peers_sql(peers: list[Feature]) -> str:
@@ -369,7 +386,8 @@ def _statement(catalog: Catalog, *, ordered: bool, engine: Engine) -> str:
         joins.append(join)
         selects += columns
     base = (
-        f"SELECT p.uscc, p.as_of, p.industry AS _industry, p.division AS _division, {', '.join(selects)} "
+        f"SELECT p.uscc, p.as_of, p.industry AS _industry, p.division AS _division, "  # nosec B608 # catalog names
+        f"{', '.join(selects)} "
         f"FROM population p {' '.join(joins)}"
     )
     derived_sql = "".join(
@@ -380,14 +398,18 @@ def _statement(catalog: Catalog, *, ordered: bool, engine: Engine) -> str:
     names = ", ".join(f"q.{f.name}" if f.aggregation == "peer_percentile" else f"d.{f.name}" for f in catalog.features)
     # a stored snapshot needs no order (it is read back by key); sorting a city's wide rows is costly
     order = " ORDER BY d.as_of, d.uscc" if ordered else ""
-    with_sql = f"WITH {', '.join(ctes)}, base AS ({base}), derived AS (SELECT *{derived_sql} FROM base)"
+    with_sql = (
+        f"WITH {', '.join(ctes)}, base AS ({base}), "  # nosec B608 # catalog names and snippets
+        f"derived AS (SELECT *{derived_sql} FROM base)"
+    )
     if not peers:
-        return f"{with_sql} SELECT d.uscc, d.as_of, {names} FROM derived d{order}"
+        return f"{with_sql} SELECT d.uscc, d.as_of, {names} FROM derived d{order}"  # nosec B608 # catalog names
     # peer-relative features are computed on a narrow table and joined back: a window over the wide
     # rows would carry every feature through each sort (at a county it took half the build time)
     of = ", ".join(sorted({str(f.of) for f in peers}))
     return (
-        f"{with_sql}, peers AS (SELECT uscc, as_of, {_peers_sql(peers)} FROM (SELECT uscc, as_of, _industry, "
+        f"{with_sql}, peers AS (SELECT uscc, as_of, {_peers_sql(peers)} "  # nosec B608 # catalog names
+        "FROM (SELECT uscc, as_of, _industry, "
         f"_division, {of} FROM derived) narrow) "
         f"SELECT d.uscc, d.as_of, {names} FROM derived d JOIN peers q ON q.uscc = d.uscc AND q.as_of = d.as_of"
         f"{order}"

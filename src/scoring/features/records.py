@@ -46,8 +46,9 @@ def _day(value: object) -> str:
     return str(pd.Timestamp(value).date())
 
 
-def _event_records_sql(catalog: Catalog, as_of: dt.date, *, where: str) -> str:
-    a = f"DATE '{as_of}'"
+def _event_records_sql(catalog: Catalog, *, where: str) -> str:
+    """The event records dated before the parameter ``$as_of`` that meet ``where``."""
+    a = "$as_of"
     repairs = {src.table: src for src in catalog.sources.values() if src.repaired_from}
     parts = []
     for table, (date_col, describe) in _DESCRIBE.items():
@@ -60,7 +61,8 @@ def _event_records_sql(catalog: Catalog, as_of: dt.date, *, where: str) -> str:
                     SELECT '{table}' AS "table", uscc, CAST({key} AS VARCHAR) AS record_id, {date_col} AS date,
                            {describe.replace("AS_OF", a)} AS description, {repaired} AS repaired,
                            {repaired_on} AS repaired_on
-                    FROM {table} WHERE {date_col} < {a}) r WHERE {where}"""
+                    FROM {table} WHERE {date_col} < {a}) r WHERE {where}
+            """  # nosec B608 # names of _DESCRIBE and the catalog; the date is bound
         )
     return " UNION ALL ".join(parts)
 
@@ -110,18 +112,19 @@ def record_exceptions(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, as_of
     the same records and objections as :func:`record_status`, for all enterprises at once.
     Columns: uscc, table, record_id, date, description, counts, status, reason_zh.
     """
-    a = f"DATE '{as_of}'"
     objected = (
-        f'EXISTS (SELECT 1 FROM objections o WHERE o.uscc = r.uscc AND o.record_table = r."table" '
-        f"AND o.record_id = r.record_id "
-        f"AND o.raised_date < {a})"
+        'EXISTS (SELECT 1 FROM objections o WHERE o.uscc = r.uscc AND o.record_table = r."table" '
+        "AND o.record_id = r.record_id "
+        "AND o.raised_date < $as_of)"
     )
     records = con.execute(
-        _event_records_sql(catalog, as_of, where=f"repaired OR {objected}") + ' ORDER BY uscc, date, "table"'
+        _event_records_sql(catalog, where=f"repaired OR {objected}") + ' ORDER BY uscc, date, "table"',
+        {"as_of": as_of},
     ).df()
     objections = con.execute(
-        f"""SELECT record_table, record_id, raised_date, resolved_date, result FROM objections
-            WHERE raised_date < {a} ORDER BY raised_date"""
+        """SELECT record_table, record_id, raised_date, resolved_date, result FROM objections
+            WHERE raised_date < ? ORDER BY raised_date""",
+        [as_of],
     ).df()
     out = _classify(records, objections, catalog, as_of)
     return out[out["status"] != "counts"].reset_index(drop=True)
@@ -134,23 +137,23 @@ def record_status(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, uscc: str
     table, record_id, date, description, counts, status, reason_zh. Monthly records (tax,
     utilities, insurance, housing fund) are summarised one line per table.
     """
-    a = f"DATE '{as_of}'"
     records = con.execute(
-        _event_records_sql(catalog, as_of, where="uscc = $uscc") + ' ORDER BY date, "table"', {"uscc": uscc}
+        _event_records_sql(catalog, where="uscc = $uscc") + ' ORDER BY date, "table"', {"uscc": uscc, "as_of": as_of}
     ).df()
     records = records.drop(columns=["uscc"])
     objections = con.execute(
-        f"""SELECT record_table, record_id, raised_date, resolved_date, result FROM objections
-            WHERE uscc = $uscc AND raised_date < {a} ORDER BY raised_date""",
-        {"uscc": uscc},
+        """SELECT record_table, record_id, raised_date, resolved_date, result FROM objections
+            WHERE uscc = $uscc AND raised_date < $as_of ORDER BY raised_date""",
+        {"uscc": uscc, "as_of": as_of},
     ).df()
     records = _classify(records, objections, catalog, as_of)
     monthly = []
     for table in ("tax_monthly", "utility_monthly", "social_insurance_monthly", "housing_fund_monthly"):
         date_col = schema.TABLES[table].date_column or ""
         n, first, last = con.execute(
-            f"SELECT count(*), min({date_col}), max({date_col}) FROM {table} WHERE uscc = $uscc AND {date_col} < {a}",
-            {"uscc": uscc},
+            f"SELECT count(*), min({date_col}), max({date_col}) FROM {table} "  # nosec B608 # the contract's names
+            f"WHERE uscc = $uscc AND {date_col} < $as_of",
+            {"uscc": uscc, "as_of": as_of},
         ).fetchone() or (0, None, None)
         if n:
             monthly.append(

@@ -91,9 +91,14 @@ def _load(con: Any, columns: list[str], dates: list[dt.date], *, sample: float |
 
     names = ", ".join(f'"{c}"' for c in ["uscc", "as_of", *columns])
     where = "as_of IN (SELECT unnest(?))"
+    params: list[Any] = [dates]
     if sample is not None:
-        where += f" AND hash(uscc) % 1000000 < {int(sample * 1_000_000)}"
-    return con.execute(f"SELECT {names} FROM {SNAPSHOT_TABLE} WHERE {where} ORDER BY as_of, uscc", [dates]).df()
+        where += " AND hash(uscc) % 1000000 < ?"
+        params.append(int(sample * 1_000_000))
+    return con.execute(
+        f"SELECT {names} FROM {SNAPSHOT_TABLE} WHERE {where} ORDER BY as_of, uscc",  # nosec B608 # stored column names
+        params,
+    ).df()
 
 
 def compute(
@@ -262,7 +267,9 @@ def _read(
             kept = [s for s in segments if s in stored]
             columns = list(dict.fromkeys([*features, *kept]))
             total = con.execute(
-                f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of IN (SELECT unnest(?))", [reference]
+                f"SELECT count(*) FROM {SNAPSHOT_TABLE} "  # nosec B608 # SNAPSHOT_TABLE
+                "WHERE as_of IN (SELECT unnest(?))",
+                [reference],
             ).fetchone()
             n_total = int(total[0]) if total else 0
             sample = limit / n_total if n_total > limit else None

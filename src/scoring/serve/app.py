@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from scoring import __version__
 from scoring.domain.models import ModelSet
 from scoring.serve import console
+from scoring.serve.console.headers import ConsoleHeaders
 from scoring.serve.decider import Decider
 from scoring.serve.handlers import install_handlers
 from scoring.serve.middleware import Admission, BodyLimit, Metrics, RequestMetrics
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.add_middleware(ConsoleHeaders)  # the innermost: the console's pages (the thin path never reaches it)
     app.add_middleware(ThinPreCredit, api=app)  # inside the three below: admitted, limited, counted
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(

@@ -97,12 +97,7 @@ class Service:
             keys=KeyCache(settings.key_cache_seconds),
             on_swap=list(on_swap or []),
         )
-        try:
-            service.online = load_online(settings.warehouse_path, catalog)
-            service.exceptions = load_exceptions(settings, catalog, service.online.as_of)
-        except OnlineFeaturesError as exc:
-            log.warning("no online features: %s", exc)
-            service.problems.append(str(exc))
+        service.load_features()
         configure(settings)
         service.checkpointer = Checkpointer(service.engine)
         service.refresh()
@@ -126,6 +121,21 @@ class Service:
             models=models, online=online, exceptions=self.exceptions, catalog=self.catalog, precomputed=precomputed
         )
 
+    def load_features(self) -> bool:
+        """Read the latest snapshot when none is loaded yet (at start, and again by the poller: a warehouse
+        locked by a writer at start is read once it is released). True when features are loaded."""
+        if self.online is not None:
+            return True
+        try:
+            online = load_online(self.settings.warehouse_path, self.catalog)
+            self.exceptions = load_exceptions(self.settings, self.catalog, online.as_of)
+        except (OnlineFeaturesError, duckdb.Error) as exc:  # duckdb's: a writer came between the two reads
+            log.warning("no online features: %s", exc)
+            self.problems = [str(exc)]
+            return False
+        self.online, self.problems = online, []
+        return True
+
     # ------------------------------------------------------------------ models
     def refresh(self) -> bool:
         """Ask the registry for the champions; load, check and swap in any new version. True when swapped."""
@@ -139,6 +149,9 @@ class Service:
                 log.warning("registry unreachable, serving the last good models: %s", exc)
                 return False
             status.reachable, status.error = True, None
+            if self.online is None:  # a set is checked on the snapshot's rows: none to check it on yet
+                status.refused = {}
+                return False
             current = self.models.versions() if self.models else {}
             if {k: v for k, v in wanted.items() if v} == current:
                 status.refused = {}  # the registry asks for what is served: earlier refusals are moot
@@ -186,6 +199,7 @@ class Service:
         def loop() -> None:
             while not self._stop.wait(interval):
                 try:
+                    self.load_features()
                     if not self.refresh() and self.precomputed is None:
                         self.take_stored_outputs()  # `scoring score` may have graded the served snapshot since
                 except Exception:  # the poller must outlive any one failure

@@ -22,7 +22,7 @@ from scoring.store.consents import (
 from scoring.store.engine import engine_for
 from scoring.store.ids import time_ordered_id
 from scoring.store.index import search_decisions
-from scoring.store.keys import ApiKey, Role, authenticate, create_key, list_keys, revoke_key, secret_hash
+from scoring.store.keys import ApiKey, Role, authenticate, create_key, list_keys, revoke_key, rotate_key, secret_hash
 from scoring.store.outcomes import LOAN_COLUMNS, reported_loans
 from scoring.store.sessions import end_session, open_session, session_key
 from scoring.store.tables import DECISION_KINDS, GENESIS, decision_index, metadata
@@ -58,6 +58,7 @@ __all__ = [
     "reported_loans",
     "revoke_consent",
     "revoke_key",
+    "rotate_key",
     "search_decisions",
     "secret_hash",
     "session_key",

@@ -137,7 +137,7 @@ def live_consents(
 
 _LIVE_COLUMNS = ("consent_id", "uscc", "bank_id", "purpose", "granted_on", "expires_on", "evidence")
 _LIVE_CONSENTS_SQL = (
-    f"SELECT {', '.join(_LIVE_COLUMNS)} FROM consents "
+    f"SELECT {', '.join(_LIVE_COLUMNS)} FROM consents "  # nosec B608 # constant column names; values bound
     "WHERE uscc IN ({usccs}) AND bank_id IN ({banks}) AND purpose IN ({purposes}) AND revoked_at IS NULL "
     "AND granted_on <= {on} AND expires_on > {on} "
     "ORDER BY expires_on DESC, granted_on DESC, consent_id DESC"

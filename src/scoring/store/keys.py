@@ -6,6 +6,7 @@ hash suffices because keys are 192-bit random tokens, not passwords a person cho
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 import uuid
@@ -54,34 +55,64 @@ def create_key(
         raise ValueError(f"only bank keys carry a bank id, not {role} keys")
     if rate_per_minute is not None and rate_per_minute <= 0:
         raise ValueError("rate_per_minute must be positive")
-    secret = "sk_" + secrets.token_urlsafe(24)
-    record = ApiKey(
-        key_id=uuid.uuid4().hex[:12], role=role, bank_id=bank_id, label=label, rate_per_minute=rate_per_minute
-    )
+    secret, record = _new_key(role, bank_id, label, rate_per_minute)
     with engine.begin() as con:
-        con.execute(
-            api_keys.insert().values(
-                key_id=record.key_id,
-                key_hash=secret_hash(secret),
-                role=role.value,
-                bank_id=bank_id,
-                label=label,
-                rate_per_minute=rate_per_minute,
-                created_at=_now(),
-            )
-        )
+        con.execute(api_keys.insert().values(**_key_row(secret, record)))
     return secret, record
 
 
+def _new_key(role: str, bank_id: str | None, label: str | None, rate_per_minute: int | None) -> tuple[str, ApiKey]:
+    secret = "sk_" + secrets.token_urlsafe(24)
+    record = ApiKey(
+        key_id=uuid.uuid4().hex[:12], role=Role(role), bank_id=bank_id, label=label, rate_per_minute=rate_per_minute
+    )
+    return secret, record
+
+
+def _key_row(secret: str, record: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": record.key_id,
+        "key_hash": secret_hash(secret),
+        "role": record.role.value,
+        "bank_id": record.bank_id,
+        "label": record.label,
+        "rate_per_minute": record.rate_per_minute,
+        "created_at": _now(),
+    }
+
+
 # the statements of every request, built once (building one costs as much as running it on SQLite)
-_LIVE_KEY = sa.select(api_keys).where(api_keys.c.key_hash == sa.bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
+# a key is live until its revoked_at: none, or a time still to come (a rotated key's overlap)
+_LIVE = sa.or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > sa.bindparam("now"))
+_LIVE_KEY = sa.select(api_keys).where(api_keys.c.key_hash == sa.bindparam("key_hash"), _LIVE)
 
 
 def authenticate(engine: sa.Engine, secret: str) -> ApiKey | None:
     """The key's record when the secret is a live key, else None."""
     with engine.connect() as con:
-        row = con.execute(_LIVE_KEY, {"key_hash": secret_hash(secret)}).first()
+        row = con.execute(_LIVE_KEY, {"key_hash": secret_hash(secret), "now": _now()}).first()
     return None if row is None else _key_of(row)
+
+
+def rotate_key(engine: sa.Engine, key_id: str, overlap: dt.timedelta) -> tuple[str, ApiKey, dt.datetime] | None:
+    """A new key for the holder of live key ``key_id`` (same role, bank, label and rate limit); the old
+    one stays valid for ``overlap`` more, so that the holder can switch without a refused request, and is
+    refused after (as a revoked key: within the service's key cache seconds). (the new secret, its
+    record, when the old one ends), or None when ``key_id`` is not a live key."""
+    if overlap < dt.timedelta(0):
+        raise ValueError(f"the overlap cannot be negative: {overlap}")
+    now = _now()
+    with engine.begin() as con:
+        old = con.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id, _LIVE), {"now": now}).first()
+        if old is None:
+            return None
+        ends = now + overlap
+        if old.revoked_at is not None:  # rotated before: its end is not put off
+            ends = min(ends, old.revoked_at.replace(tzinfo=dt.UTC) if old.revoked_at.tzinfo is None else old.revoked_at)
+        con.execute(api_keys.update().where(api_keys.c.key_id == key_id).values(revoked_at=ends))
+        secret, record = _new_key(old.role, old.bank_id, old.label, old.rate_per_minute)
+        con.execute(api_keys.insert().values(**_key_row(secret, record)))
+    return secret, record, ends
 
 
 def _key_of(row: Any) -> ApiKey:
@@ -98,9 +129,8 @@ def _key_of(row: Any) -> ApiKey:
 def revoke_key(engine: sa.Engine, key_id: str) -> bool:
     with engine.begin() as con:
         done = con.execute(
-            api_keys.update()
-            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=_now())
+            api_keys.update().where(api_keys.c.key_id == key_id, _LIVE).values(revoked_at=_now()),
+            {"now": _now()},
         )
     return bool(done.rowcount)
 

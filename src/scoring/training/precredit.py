@@ -127,7 +127,8 @@ def with_features(
     con.execute("CREATE OR REPLACE TEMP TABLE loan_labels AS SELECT * FROM labels")
     try:
         frame = con.execute(
-            f"SELECT l.*, f.* EXCLUDE (uscc, as_of) FROM loan_labels l JOIN {SNAPSHOT_TABLE} f "
+            f"SELECT l.*, f.* EXCLUDE (uscc, as_of) FROM loan_labels l "  # nosec B608 # SNAPSHOT_TABLE
+            f"JOIN {SNAPSHOT_TABLE} f "
             "ON f.uscc = l.uscc AND f.as_of = l.snapshot ORDER BY l.start_date, l.loan_id"
         ).df()
     finally:

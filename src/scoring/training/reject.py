@@ -68,17 +68,18 @@ def declined_labels(
     if not {"loan_applications", "synthetic_declined_outcomes"} <= tables:
         return pd.DataFrame(columns=["loan_id", "uscc", "start_date", "as_of", "default_12m"])
     return con.execute(
-        f"""
+        """
         SELECT a.application_id AS loan_id, a.uscc, a.bank_id, a.decision_date AS start_date,
                CAST(date_trunc('month', a.decision_date) AS DATE) AS as_of,
                a.requested_amount AS amount, a.requested_term_months AS term_months,
                CASE WHEN o.application_id IS NULL THEN NULL
-                    ELSE CAST(coalesce(o.would_dpd90_date < a.decision_date + INTERVAL {months} MONTH, false)
+                    ELSE CAST(coalesce(o.would_dpd90_date < a.decision_date + INTERVAL ($months) MONTH, false)
                               AS INTEGER) END AS default_12m
         FROM loan_applications a LEFT JOIN synthetic_declined_outcomes o USING (application_id)
-        WHERE a.decision = '拒绝' AND a.decision_date >= DATE '{start_from}' AND a.decision_date < DATE '{start_before}'
+        WHERE a.decision = '拒绝' AND a.decision_date >= $start_from AND a.decision_date < $start_before
         ORDER BY a.decision_date, a.application_id
-        """
+        """,
+        {"months": months, "start_from": start_from, "start_before": start_before},
     ).df()
 
 

@@ -111,8 +111,11 @@ def training_rows(
     else:
         source, labels_source = spark_sources(snapshots, catalog, dates)
 
-        def labels_of(d: dt.date) -> str:
-            return f"SELECT uscc, adverse FROM {labels_source} WHERE CAST(as_of AS DATE) = DATE '{d.isoformat()}'"
+        def labels_of(d: dt.date) -> str:  # the date is bound below, as $as_of
+            return (
+                f"SELECT uscc, adverse FROM {labels_source} "  # nosec B608 # read_parquet of a quoted folder
+                "WHERE CAST(as_of AS DATE) = $as_of"
+            )
 
     categories = catalog.categories_of(names)
     columns = []
@@ -126,7 +129,8 @@ def training_rows(
     marks = ", ".join("?" for _ in dates)
     counts = dict(
         con.execute(
-            f"SELECT CAST(as_of AS DATE), count(*) FROM {source} WHERE CAST(as_of AS DATE) IN ({marks}) GROUP BY 1",
+            f"SELECT CAST(as_of AS DATE), count(*) FROM {source} "  # nosec B608 # a table or a quoted folder
+            f"WHERE CAST(as_of AS DATE) IN ({marks}) GROUP BY 1",
             dates,
         ).fetchall()
     )
@@ -146,9 +150,10 @@ def training_rows(
             WITH labels AS ({labels})
             SELECT f.uscc, l.adverse, {", ".join(columns)}
             FROM {source} f JOIN labels l USING (uscc)
-            WHERE CAST(f.as_of AS DATE) = DATE '{d.isoformat()}'
+            WHERE CAST(f.as_of AS DATE) = $as_of
             ORDER BY f.uscc
-            """
+            """,  # nosec B608 # the labels' SQL (labels.py), catalog names, a table or a quoted folder
+                params={"as_of": d},
             )
             .to_arrow_table()
         )

@@ -98,14 +98,20 @@ def ingest(
 def coverage(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, float]:
     """Share of live enterprises with at least one record in each source table."""
     live = (
-        f"SELECT uscc FROM enterprises WHERE registered_date < DATE '{as_of}' "
-        f"AND (deregistered_date IS NULL OR deregistered_date >= DATE '{as_of}')"
+        "SELECT uscc FROM enterprises WHERE registered_date < $as_of "
+        "AND (deregistered_date IS NULL OR deregistered_date >= $as_of)"
     )
-    n = count(con, f"SELECT count(*) FROM ({live})")
+    n = count(con, f"SELECT count(*) FROM ({live})", {"as_of": as_of})  # nosec B608 # a constant; the date is bound
     if not n:
         return {}
     return {
-        name: count(con, f"SELECT count(*) FROM ({live}) l WHERE l.uscc IN (SELECT uscc FROM {name})") / n
+        name: count(
+            con,
+            f"SELECT count(*) FROM ({live}) l "  # nosec B608 # table names of the contract; the date is bound
+            f"WHERE l.uscc IN (SELECT uscc FROM {name})",
+            {"as_of": as_of},
+        )
+        / n
         for name in schema.RECORD_TABLES
         if name != "objections"
     }

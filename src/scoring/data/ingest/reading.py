@@ -108,15 +108,16 @@ def stage(
 def _stage_parquet(con: duckdb.DuckDBPyConnection, table: schema.Table, path: Path) -> list[str]:
     """Stage a Parquet file as TEMP view ``raw`` (and an empty ``rejects``); returns the ignored columns."""
     try:
-        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({quote(str(path))})").fetchall()]
+        cols = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
     except duckdb.Error as exc:
         raise IngestError(f"{path}: cannot read as Parquet: {exc}") from exc
     mapping, ignored = map_header(table, cols, path)
     select = ", ".join(f"{ident(mapping[c.name])} AS {c.name}" for c in table.columns)
     drop(con, "raw")
+    # a view takes no parameter: the path is quoted into it
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW raw AS SELECT {select}, file_row_number + 1 AS _line "
-        f"FROM read_parquet({quote(str(path))}, file_row_number = true)"
+        f"CREATE OR REPLACE TEMP VIEW raw AS SELECT {select}, "  # nosec B608 # quoted by ident() and quote()
+        f"file_row_number + 1 AS _line FROM read_parquet({quote(str(path))}, file_row_number = true)"
     )
     con.execute("CREATE OR REPLACE TEMP TABLE rejects (line BIGINT, field VARCHAR, reason VARCHAR, record VARCHAR)")
     return ignored
@@ -137,10 +138,11 @@ def _stage_csv(
         drop(con, leftover)
     try:
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE raw_rows AS
-                SELECT *, row_number() OVER () AS _rank FROM read_csv({quote(str(utf8))}, header = true,
-                    all_varchar = true, delim = {quote(delimiter)}, quote = '"', store_rejects = true,
-                    rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')"""
+            """CREATE OR REPLACE TEMP TABLE raw_rows AS
+                SELECT *, row_number() OVER () AS _rank FROM read_csv(?, header = true,
+                    all_varchar = true, delim = ?, quote = '"', store_rejects = true,
+                    rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')""",
+            [str(utf8), delimiter],
         )
     except duckdb.Error as exc:
         raise IngestError(f"{path}: cannot read as CSV: {exc}") from exc
@@ -159,9 +161,9 @@ def _stage_csv(
     )
     drop(con, "raw")
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE raw AS
-            SELECT {select}, r._rank + 1 + coalesce(g.shift, 0) AS _line
-            FROM raw_rows r ASOF LEFT JOIN reject_gaps g ON r._rank > g.good_before"""
+        f"CREATE OR REPLACE TEMP TABLE raw AS SELECT {select}, "  # nosec B608 # column names quoted by ident()
+        "r._rank + 1 + coalesce(g.shift, 0) AS _line "
+        "FROM raw_rows r ASOF LEFT JOIN reject_gaps g ON r._rank > g.good_before"
     )
     con.execute("DROP TABLE raw_rows")
     counts = dict(con.execute("SELECT reason, count(*) FROM rejects GROUP BY 1").fetchall())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import duckdb
 
 
@@ -15,9 +18,10 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    """The first value of the first row of ``sql`` as an int (0 when there is no row)."""
-    row = con.execute(sql).fetchone()
+def count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> int:
+    """The first value of the first row of ``sql``, its parameters bound to ``params``, as an int (0 when
+    there is no row)."""
+    row = con.execute(sql, params).fetchone()
     return int(row[0]) if row else 0
 
 

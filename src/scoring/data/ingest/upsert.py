@@ -35,14 +35,16 @@ def load_file(
         result.warnings[f"columns not in the contract, ignored: {ignored}"] = 1
     checks = row_checks(table, extract_date, is_csv)
     _check(con, table, checks, is_csv)
-    # what a stored row holds: the contract's columns (and the check-character flag), then where it came from
+    # what a stored row holds: the contract's columns (and the check-character flag), then where it came
+    # from (the load id and the file, bound as $load_id and $source_file)
     extra = f", {sql_check_expression('uscc')} AS uscc_check_ok" if table.name == "enterprises" else ""
-    meta = f"{quote(load_id)} AS _load_id, {quote(str(path))} AS _source_file, _line, now() AS _loaded_at"
+    meta = "$load_id AS _load_id, $source_file AS _source_file, _line, now() AS _loaded_at"
     stored = f"{', '.join(table.column_names)}{extra}, {meta}"
     loser = _set_aside_duplicates(con, table, path, stored=stored, load_id=load_id, result=result)
     _upsert(
         con,
         table,
+        path,
         accepted=f"FROM checked c WHERE c._fault IS NULL AND NOT {loser}",
         stored=stored,
         load_id=load_id,
@@ -76,7 +78,7 @@ def _check(
         CREATE OR REPLACE TEMP TABLE checked AS
         SELECT t.* EXCLUDE ({", ".join(f"_r_{c.name}" for c in table.columns)}), CASE {case} ELSE NULL END AS _fault
         FROM (SELECT {typed}, r._line, {raw_cols} FROM raw r) t {joins}
-        """
+        """  # nosec B608 # the contract's names and checks (checks.py); the extraction date is a datetime.date
     )
 
 
@@ -87,35 +89,51 @@ def _set_aside_duplicates(
     keys = ", ".join(table.key)
     # the same natural key twice in one file: the later line wins, earlier ones are replaced versions
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE dupes AS SELECT {keys}, max(_line) AS _keep FROM checked "
-        f"WHERE _fault IS NULL GROUP BY {keys} HAVING count(*) > 1"
+        f"CREATE OR REPLACE TEMP TABLE dupes AS SELECT {keys}, "  # nosec B608 # key names of the contract
+        f"max(_line) AS _keep FROM checked WHERE _fault IS NULL GROUP BY {keys} HAVING count(*) > 1"
     )
     good = "c._fault IS NULL"
     loser = "FALSE"
     if count(con, "SELECT count(*) FROM dupes"):
         on_dupe = " AND ".join(f"d.{k} = c.{k}" for k in table.key)
-        loser = f"EXISTS (SELECT 1 FROM dupes d WHERE {on_dupe} AND d._keep <> c._line)"
+        loser = (
+            f"EXISTS (SELECT 1 FROM dupes d WHERE {on_dupe} "  # nosec B608 # key names of the contract
+            "AND d._keep <> c._line)"
+        )
         # (a reload of the same file finds them there already and adds no second copy)
         same_line = " AND ".join(f"h.{k} = c.{k}" for k in table.key)
         con.execute(
-            f"INSERT INTO {table.name}_history SELECT {stored}, now(), {quote(load_id)} "
+            f"INSERT INTO {table.name}_history SELECT {stored}, now(), $load_id "  # nosec B608 # the contract's names
             f"FROM checked c WHERE {good} AND {loser} AND NOT EXISTS (SELECT 1 FROM {table.name}_history h "
-            f"WHERE {same_line} AND h._source_file = {quote(str(path))} AND h._line = c._line)"
+            f"WHERE {same_line} AND h._source_file = $source_file AND h._line = c._line)",
+            {"load_id": load_id, "source_file": str(path)},
         )
-        result.duplicates_in_file = count(con, f"SELECT count(*) FROM checked c WHERE {good} AND {loser}")
+        checked = f"SELECT count(*) FROM checked c WHERE {good} AND {loser}"  # nosec B608 # key names of the contract
+        result.duplicates_in_file = count(con, checked)
     return loser
 
 
 def _upsert(
-    con: duckdb.DuckDBPyConnection, table: schema.Table, *, accepted: str, stored: str, load_id: str, result: TableLoad
+    con: duckdb.DuckDBPyConnection,
+    table: schema.Table,
+    path: Path,
+    *,
+    accepted: str,
+    stored: str,
+    load_id: str,
+    result: TableLoad,
 ) -> None:
-    """Insert the ``accepted`` rows; a changed version of a stored key replaces it (the old one to history)."""
-    if not count(con, f"SELECT count(*) FROM (SELECT 1 FROM {table.name} LIMIT 1)"):
+    """Insert the ``accepted`` rows; a changed version of a stored key replaces it (the old one to history).
+
+    ``stored`` reads the parameters ``$load_id`` and ``$source_file`` (``path``)."""
+    where_from = {"load_id": load_id, "source_file": str(path)}
+    any_row = f"SELECT count(*) FROM (SELECT 1 FROM {table.name} LIMIT 1)"  # nosec B608 # a table of the contract
+    if not count(con, any_row):
         # an empty table (the first load): every accepted row is new
-        con.execute(f"INSERT INTO {table.name} SELECT {stored} {accepted}")
+        con.execute(f"INSERT INTO {table.name} SELECT {stored} {accepted}", where_from)
         result.inserted = count(con, f"SELECT count(*) {accepted}")
         return
-    con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {stored} {accepted}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {stored} {accepted}", where_from)
     on_key = " AND ".join(f"o.{k} = i.{k}" for k in table.key)
     same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM i.{c}" for c in table.column_names)
     con.execute(
@@ -129,12 +147,17 @@ def _upsert(
     match_i = " AND ".join(f"i.{k} = m._k_{k}" for k in table.key)
     if result.replaced:
         con.execute(
-            f"INSERT INTO {table.name}_history SELECT o.*, now(), {quote(load_id)} FROM {table.name} o "
-            f"JOIN matched m ON {match_o} AND NOT m._same"
+            f"INSERT INTO {table.name}_history SELECT o.*, now(), ? "  # nosec B608 # the contract's names
+            f"FROM {table.name} o JOIN matched m ON {match_o} AND NOT m._same",
+            [load_id],
         )
-        con.execute(f"DELETE FROM {table.name} o USING matched m WHERE {match_o} AND NOT m._same")
+        con.execute(
+            f"DELETE FROM {table.name} o USING matched m "  # nosec B608 # the contract's names
+            f"WHERE {match_o} AND NOT m._same"
+        )
     con.execute(
-        f"INSERT INTO {table.name} SELECT i.* FROM incoming i ANTI JOIN (SELECT * FROM matched WHERE _same) m ON {match_i}"
+        f"INSERT INTO {table.name} SELECT i.* FROM incoming i "  # nosec B608 # table and key names of the contract
+        f"ANTI JOIN (SELECT * FROM matched WHERE _same) m ON {match_i}"
     )
     result.inserted = count(con, "SELECT count(*) FROM incoming") - result.replaced - result.unchanged
 
@@ -147,15 +170,17 @@ def _quarantine(
     con.execute(
         f"""
         INSERT INTO quarantine
-        SELECT {quote(load_id)}, {quote(table.name)}, {quote(str(path))}, c._line,
+        SELECT ?, ?, ?, c._line,
                split_part(c.r, chr(9), 1), split_part(c.r, chr(9), 2), to_json(raw_row), now()
         FROM (SELECT _line, CASE _fault {reason_sql} END AS r FROM checked WHERE _fault IS NOT NULL) c
         JOIN (SELECT r._line AS line, r AS raw_row FROM raw r) x ON x.line = c._line
-        """
+        """,  # nosec B608 # the reasons are the contract's texts (checks.py), quoted
+        [load_id, table.name, str(path)],
     )
     con.execute(
-        f"""INSERT INTO quarantine SELECT {quote(load_id)}, {quote(table.name)}, {quote(str(path))}, line,
-                   field, reason, to_json(record), now() FROM rejects"""
+        """INSERT INTO quarantine SELECT ?, ?, ?, line,
+                   field, reason, to_json(record), now() FROM rejects""",
+        [load_id, table.name, str(path)],
     )
 
 
@@ -180,9 +205,7 @@ def _tally(
     )
     result.bad_uscc = sum(n for r, n in result.reasons.items() if r.startswith("uscc:"))
     if table.name == "enterprises":
-        bad_check = count(
-            con, f"SELECT count(*) FROM enterprises WHERE _load_id = {quote(load_id)} AND NOT uscc_check_ok"
-        )
+        bad_check = count(con, "SELECT count(*) FROM enterprises WHERE _load_id = ? AND NOT uscc_check_ok", [load_id])
         if bad_check:
             result.warnings["uscc check character wrong (early pilot codes kept, 校验码不符的早期试点代码)"] = bad_check
     if result.accounted != result.rows_read:

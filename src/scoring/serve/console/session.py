@@ -8,6 +8,7 @@ server worker knows them, and a revoked key ends its sessions at once.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from scoring.errors import ApiError, ScoringError
+from scoring.serve.console.limits import LOCK_SECONDS, SignInLimits, prefix_of
 from scoring.serve.console.views import no_store, page, safe_next
 from scoring.serve.deps import ServiceDep
 from scoring.serve.refusals import ROLE_ZH, refuse
@@ -89,9 +91,23 @@ def login(
         same_origin(request)
     except ApiError as exc:
         return page(request, "login.html", None, exc.status, next="/console/decisions", error=exc.message_zh)
+    limits: SignInLimits = request.app.state.sign_in_limits
+    client = request.client.host if request.client else "unknown"
+    wait = limits.locked(client, api_key)
+    if wait > 0:
+        minutes = math.ceil(wait / 60)
+        locked = page(
+            request, "login.html", None, 429, next=safe_next(next), error=f"登录失败次数过多，请{minutes}分钟后再试。"
+        )
+        locked.headers["Retry-After"] = str(math.ceil(wait))
+        return locked
     key = authenticate(service.engine, api_key.strip()) if api_key.strip() else None
     if key is None:
+        for name in limits.failed(client, api_key):
+            payload = {"locked": name.split(":", 1)[0], "client": client, "key_prefix": prefix_of(api_key)}
+            append(service.engine, [Event(kind="console_lockout", payload={**payload, "seconds": LOCK_SECONDS})])
         return page(request, "login.html", None, 401, next=safe_next(next), error="API密钥无效或已吊销")
+    limits.succeeded(api_key)
     if key.role not in CONSOLE_ROLES:
         refuse(
             service.engine,
