@@ -7,13 +7,17 @@ mode in MLflow 3). Nothing here runs at import time: commands call :func:`config
 from __future__ import annotations
 
 import logging
+import subprocess  # nosec B404 # the booster file is read first by a child process
+import sys
 from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.models import Model
 
 from scoring.domain.models import LoadedModel
 from scoring.domain.scorer import AmountConfig, AmountScorer, Scorer, ScorerConfig
+from scoring.errors import ScoringError
 from scoring.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,9 @@ def load_scorer(name: str, version: str, *, alias: str | None = None, card: bool
     uri = f"models:/{name}/{version}"
     info = mlflow.models.get_model_info(uri)
     meta = info.metadata or {}
-    booster = mlflow.lightgbm.load_model(uri)
+    local = mlflow.artifacts.download_artifacts(uri)
+    check_readable(uri, local)
+    booster = mlflow.lightgbm.load_model(local)
     scorer: Scorer | AmountScorer
     if CONFIG_KEY in meta:
         scorer = Scorer(booster, ScorerConfig.model_validate(meta[CONFIG_KEY]))
@@ -71,6 +77,38 @@ def load_scorer(name: str, version: str, *, alias: str | None = None, card: bool
         signature=signature,
         model_card=text,
     )
+
+
+class CorruptArtifact(ScoringError):
+    """A registered version's booster file that LightGBM cannot read whole."""
+
+    code = "corrupt_model_artifact"
+    status = None  # a registry fault: the service refuses the version and keeps what it serves
+    title_zh = "模型文件损坏或不完整"
+
+
+PROBE = "import sys, lightgbm; lightgbm.Booster(model_file=sys.argv[1])"
+PROBE_SECONDS = 120
+
+
+def check_readable(uri: str, local: str) -> None:
+    """Refuse a booster file that is truncated or corrupt before this process reads it.
+
+    LightGBM aborts the whole process (C++ ``std::terminate``) on some damaged model files instead of
+    raising, so a file is first read by a child process; a file cut at a tree's end reads without
+    error but lacks the closing ``end of trees``, which is checked here.
+    """
+    data = Path(local) / str(Model.load(local).flavors["lightgbm"]["data"])
+    if not data.is_file():
+        raise CorruptArtifact(f"{uri}: no booster file {data.name} among its artifacts")
+    if b"end of trees" not in data.read_bytes():
+        raise CorruptArtifact(f"{uri}: {data.name} is cut short (no 'end of trees'): truncated or corrupt")
+    probe = subprocess.run(  # nosec B603 # this interpreter, a fixed script, a path of ours
+        [sys.executable, "-c", PROBE, str(data)], capture_output=True, text=True, timeout=PROBE_SECONDS
+    )
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        raise CorruptArtifact(f"{uri}: LightGBM cannot read {data.name} (exit {probe.returncode}: {last})")
 
 
 def _card(run_id: str, uri: str) -> str | None:

@@ -196,6 +196,13 @@ class Metrics:
         self.registry_up = Gauge(
             "scoring_registry_reachable", "1 when the last registry check succeeded", registry=self.registry
         )
+        self.registry_refused = Gauge(
+            "scoring_registry_refused",
+            "1 for each champion set the registry asks for and this process refuses to serve (it keeps the last "
+            "good set), by the versions and the kind of fault (e.g. CorruptArtifact, ModelCheckError)",
+            ["versions", "fault"],
+            registry=self.registry,
+        )
 
 
 class RequestMetrics:

@@ -42,6 +42,9 @@ def readyz(service: ServiceDep) -> JSONResponse:
 def prometheus(service: ServiceDep, metrics: MetricsDep) -> Response:
     """Prometheus metrics: requests, latency histogram, decisions by grade, model versions."""
     metrics.registry_up.set(1 if service.registry_status.reachable else 0)
+    metrics.registry_refused.clear()
+    for versions, why in dict(service.registry_status.refused).items():
+        metrics.registry_refused.labels(versions, why.split(":", 1)[0]).set(1)
     if service.checkpointer is not None:
         metrics.log_restarts.set(service.checkpointer.restarts)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
