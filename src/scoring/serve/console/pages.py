@@ -35,6 +35,7 @@ from scoring.serve.console.views import (
     page,
 )
 from scoring.serve.deps import ServiceDep
+from scoring.serve.refusals import refuse
 from scoring.serve.state import Service
 from scoring.serve.stored import replay
 from scoring.serve.supervision import GRADES, Population, grade_history
@@ -160,8 +161,16 @@ def replay_decision(request: Request, key: SignedIn, service: ServiceDep, decisi
     try:
         same_origin(request)
         stored = visible(service, key, decision_id)
-        if key.role != Role.REGULATOR:
-            raise ApiError(403, "forbidden_role", "仅监管人员可以重放决定", "only a regulator replays decisions")
+        if key.role != Role.REGULATOR:  # a 403 is audited, as every refusal (refusals.py)
+            raise refuse(
+                service.engine,
+                key,
+                code="forbidden_role",
+                zh="仅监管人员可以重放决定",
+                en="only a regulator replays decisions",
+                uscc=None,
+                what=f"POST {request.url.path}",
+            )
         result = replay(service, stored)
     except ApiError as exc:
         return page(request, "error.html", key, exc.status, message=exc.message_zh)
