@@ -79,6 +79,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _message(error: dict[str, Any]) -> str:
+    return str(error.get("msg", "")).removeprefix("Value error, ")
+
+
 def validation_error(exc: RequestValidationError) -> ApiError:
     """The first fault of a request that failed validation, named with its field, in both languages."""
     first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {"loc": (), "msg": "invalid request"}
@@ -102,10 +106,9 @@ def validation_error(exc: RequestValidationError) -> ApiError:
     elif kind == "json_invalid":
         zh, en, code, field = "请求体不是合法的JSON", "the body is not valid JSON", "invalid_json", None
     elif field is None:  # a rule over several fields (dates in order): the message names them
-        msg = str(first.get("msg", "")).removeprefix("Value error, ")
-        zh, en, code = f"请求不合法：{msg}", f"invalid request: {msg}", "invalid_request"
+        zh, en, code = f"请求不合法：{_message(first)}", f"invalid request: {_message(first)}", "invalid_request"
     else:
-        msg = str(first.get("msg", "")).removeprefix("Value error, ")
+        msg = _message(first)
         zh, en, code = f"字段'{field}'不合法：{msg}", f"invalid field {field!r}: {msg}", "invalid_request"
     return ApiError(422, code, zh, en, field=field)
 
