@@ -55,17 +55,24 @@ def ingest(
 ) -> None:
     """Validate platform files (Parquet, or CSV in UTF-8/GBK with English or Chinese headers) and load
     them into the DuckDB warehouse: upsert on the natural key, bad rows quarantined with their reason."""
+    from scoring.data.ingest import LoadAborted
     from scoring.data.ingest import ingest as run_ingest
 
     settings = Settings()
     paths = sources or [settings.raw_path]
     with console.status(f"loading {', '.join(map(str, paths))}"):
-        report = run_ingest(
-            paths,
-            settings.warehouse_path,
-            memory_limit=memory_limit or settings.duckdb_memory_limit,
-            extract_date=parse_day(extract_date, "--extract-date") if extract_date else None,
-        )
+        try:
+            report = run_ingest(
+                paths,
+                settings.warehouse_path,
+                memory_limit=memory_limit or settings.duckdb_memory_limit,
+                extract_date=parse_day(extract_date, "--extract-date") if extract_date else None,
+            )
+        except LoadAborted as exc:
+            console.print(f"[red]{exc.title_zh}:[/red] {exc}")
+            raise typer.Exit(code=3 if exc.out_of_disk else 2) from exc
+    if report.interrupted:
+        console.print(f"[yellow]note:[/yellow] {report.interrupted_text()}")
     table = Table(
         "table",
         "read",

@@ -28,7 +28,7 @@ from scoring.serve import flow
 from scoring.serve.middleware import Metrics
 from scoring.serve.schemas import PreCreditResponse
 from scoring.serve.state import Service
-from scoring.store import append_each
+from scoring.store import append_each, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _settle(future: asyncio.Future[PreCreditResponse], answer: PreCreditResponse
     if future.done():  # the client went away and its request was cancelled: the decision is stored anyway
         return
     if isinstance(answer, BaseException):
-        future.set_exception(answer)
+        future.set_exception(unavailable(answer) or answer)
     else:
         future.set_result(answer)
 
@@ -133,5 +133,7 @@ def _settle_all(jobs: list[_Job], answers: list[PreCreditResponse | Exception]) 
 
 
 def _log_unexpected(exc: Exception, n: int) -> None:
-    if not getattr(exc, "status", None):  # an ApiError (a 503) is an answer, not a fault
+    if unavailable(exc) is not None:  # answered 503 store_unavailable; the driver's words kept here
+        log.warning("%d pre-credit requests refused: the decision store is unavailable: %s", n, exc)
+    elif not getattr(exc, "status", None):  # an ApiError (a 503) is an answer, not a fault
         log.error("a batch of %d pre-credit requests failed", n, exc_info=exc)

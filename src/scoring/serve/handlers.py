@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -14,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from scoring.errors import ApiError, ScoringError
 from scoring.serve.middleware import error_body
 from scoring.serve.schemas import UsccValueError
+from scoring.store import StoreUnavailable, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,27 @@ def answer_error(exc: ScoringError, method: str, path: str) -> JSONResponse:
     return error_response(exc)
 
 
+def count_refusal(metrics: Any, exc: ScoringError) -> None:
+    """A request refused because the decision store is down is counted on ``/metrics`` by that reason."""
+    if exc.code == StoreUnavailable.code and metrics is not None:
+        metrics.refused.labels(StoreUnavailable.code).inc()
+
+
 async def _scoring_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ScoringError)  # registered for ScoringError only
+    count_refusal(getattr(request.app.state, "metrics", None), exc)
     return answer_error(exc, request.method, request.url.path)
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    """A driver's error out of a route: 503 ``store_unavailable`` when the store cannot be reached, else 500."""
+    down = unavailable(exc)
+    if down is None:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return error_response(INTERNAL)
+    log.warning("%s %s refused: the decision store is unavailable: %s", request.method, request.url.path, exc)
+    count_refusal(getattr(request.app.state, "metrics", None), down)
+    return error_response(down)
 
 
 _HTTP_ERRORS = {
@@ -121,5 +141,6 @@ async def _validation(_: Request, exc: Exception) -> Response:
 def install_handlers(app: FastAPI) -> None:
     """Answer every ScoringError, unknown route or method, and invalid request with the error body."""
     app.add_exception_handler(ScoringError, _scoring_error)
+    app.add_exception_handler(sa.exc.DBAPIError, _store_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation)

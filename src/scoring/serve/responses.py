@@ -18,17 +18,22 @@ DESCRIBED = {
     413: "request body too large",
     422: "malformed request (the field and fault are named)",
     429: "rate limit of this key reached: retry after the Retry-After header's seconds",
-    503: "no model or no feature snapshot loaded (`not_ready`), or the server is at capacity (`overloaded`): "
-    "retry after the Retry-After header's seconds",
+    503: "no model or no feature snapshot loaded (`not_ready`), the server is at capacity (`overloaded`), or "
+    "the decision store cannot be reached (`store_unavailable`: nothing was decided or stored): retry after the "
+    "Retry-After header's seconds",
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` of a route: each error status it may answer, with the error body's schema.
 
-    A route that takes a body may also answer 400 (a body that cannot be decoded): list it.
+    A route that takes a body may also answer 400 (a body that cannot be decoded): list it. A route
+    that takes a key (it lists 401) reads the decision store, so it may also answer 503
+    (``store_unavailable``): added here.
     """
-    return {c: {"model": ErrorResponse, "description": DESCRIBED[c]} for c in codes}
+    if 401 in codes and 503 not in codes:
+        codes = (*codes, 503)
+    return {c: {"model": ErrorResponse, "description": DESCRIBED[c]} for c in sorted(codes)}
 
 
 def json_response(body: BaseModel) -> Response:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from scoring.errors import ScoringError
 from scoring.serve.deps import take_rate
-from scoring.serve.handlers import answer_error
+from scoring.serve.handlers import answer_error, count_refusal
 from scoring.serve.middleware import ASGIApp, Receive, Scope, Send, replaying
 from scoring.serve.routes import evaluations
 from scoring.serve.schemas import PreCreditRequest
@@ -63,6 +63,7 @@ class ThinPreCredit:
             take_rate(state.service, key)
             response = await evaluations.pre_credit(request, key, state.decider, state.metrics)
         except ScoringError as exc:
+            count_refusal(state.metrics, exc)
             response = answer_error(exc, "POST", PATH)
         await response(scope, receive, send)
 

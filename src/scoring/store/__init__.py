@@ -23,6 +23,7 @@ from scoring.store.engine import engine_for
 from scoring.store.ids import time_ordered_id
 from scoring.store.index import search_decisions
 from scoring.store.keys import ApiKey, Role, authenticate, create_key, list_keys, revoke_key, rotate_key, secret_hash
+from scoring.store.outage import StoreUnavailable, unavailable
 from scoring.store.outcomes import LOAN_COLUMNS, reported_loans
 from scoring.store.sessions import end_session, open_session, session_key
 from scoring.store.tables import DECISION_KINDS, GENESIS, decision_index, metadata
@@ -37,6 +38,7 @@ __all__ = [
     "Event",
     "Purpose",
     "Role",
+    "StoreUnavailable",
     "append",
     "append_each",
     "authenticate",
@@ -63,5 +65,6 @@ __all__ = [
     "secret_hash",
     "session_key",
     "time_ordered_id",
+    "unavailable",
     "verify_chain",
 ]

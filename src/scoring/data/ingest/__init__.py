@@ -9,16 +9,18 @@ data contract). Every row read ends in exactly one place:
 - ``<table>_history``, when a later line of the same file has the same natural key;
 - ``quarantine``, with table, source file, line, field and reason, when a check fails.
 
-A whole file that cannot be read is an :class:`IngestError` naming the file and why.
+A whole file that cannot be read is an :class:`IngestError` naming the file and why. A load is one
+transaction: stopped half-way (killed, out of disk), it leaves the warehouse as it was.
 
 The modules: ``load`` (a load of many files, and its coverage), ``upsert`` (one file into one
 table), ``reading`` (encoding, header, staging a file), ``checks`` (the row checks as SQL),
 ``warehouse`` (connecting, the table layout and its format, fingerprint, extraction date),
-``report`` (what a load did), ``errors`` and ``sql`` (quoting and counting helpers).
+``report`` (what a load did), ``exchange`` (a CSV's records with their physical lines), ``marker``
+(a load killed half-way, reported by the next), ``errors`` and ``sql`` (quoting and counting helpers).
 """
 
 from scoring.data.ingest.checks import EARLIEST_DATE
-from scoring.data.ingest.errors import IngestError, WarehouseFormatError
+from scoring.data.ingest.errors import IngestError, LoadAborted, WarehouseFormatError
 from scoring.data.ingest.load import coverage, discover, ingest, ingest_directory, table_for
 from scoring.data.ingest.reading import detect_encoding
 from scoring.data.ingest.report import QUALITY_TARGET, LoadReport, TableLoad
@@ -30,6 +32,7 @@ __all__ = [
     "QUALITY_TARGET",
     "WAREHOUSE_FORMAT",
     "IngestError",
+    "LoadAborted",
     "LoadReport",
     "TableLoad",
     "WarehouseFormatError",

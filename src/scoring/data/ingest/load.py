@@ -12,7 +12,9 @@ from pathlib import Path
 import duckdb
 
 from scoring.data import schema
-from scoring.data.ingest.errors import IngestError
+from scoring.data.ingest.errors import IngestError, LoadAborted
+from scoring.data.ingest.marker import interrupted_load_marker
+from scoring.data.ingest.reading import readable
 from scoring.data.ingest.report import LoadReport, TableLoad
 from scoring.data.ingest.sql import count
 from scoring.data.ingest.upsert import load_file
@@ -59,6 +61,9 @@ def ingest(
 ) -> LoadReport:
     """Load every contract file found in ``sources`` into ``warehouse`` and report on the load.
 
+    The load is one transaction: killed, out of disk or failing half-way, it leaves the warehouse
+    exactly as it was (:class:`LoadAborted` says what happened), and a rerun loads it all. A load
+    killed before it could say so is reported by the next one (``report.interrupted``).
     ``extract_date`` is when the platform exported the files: no event can be dated on or after
     it. It defaults to the ``extract_date`` of a ``manifest.json`` beside the files, else today.
     A file that cannot be read is reported in ``failures`` (and the others still load), except
@@ -77,22 +82,67 @@ def ingest(
     files.sort(key=lambda tp: order.index(tp[0].name))
     load_id = dt.datetime.now().strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
     report = LoadReport(load_id=load_id, extract_date=extract_date, tables=[])
-    with connect(warehouse, memory_limit=memory_limit) as con:
-        ensure_tables(con)
-        for table, path in files:
-            try:
-                report.tables.append(load_file(con, table, path, load_id=load_id, extract_date=extract_date))
-            except IngestError as exc:
-                if table.name == "enterprises":
-                    raise
-                report.failures[str(path)] = str(exc)
-                log.error("%s", exc)
-        con.execute("INSERT OR REPLACE INTO meta VALUES ('extract_date', ?)", [str(extract_date)])
-        report.coverage = coverage(con, extract_date)
-        con.execute(
-            "INSERT INTO load_reports VALUES (?, ?, now())", [load_id, json.dumps(report.to_dict(), ensure_ascii=False)]
-        )
+    with connect(warehouse, memory_limit=memory_limit) as con, interrupted_load_marker(warehouse, load_id) as before:
+        report.interrupted = before
+        readable_files = _readable(con, files, report)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            ensure_tables(con)
+            for table, path in readable_files:
+                report.tables.append(_load_one(con, table, path, load_id=load_id, extract_date=extract_date))
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('extract_date', ?)", [str(extract_date)])
+            report.coverage = coverage(con, extract_date)
+            con.execute(
+                "INSERT INTO load_reports VALUES (?, ?, now())",
+                [load_id, json.dumps(report.to_dict(), ensure_ascii=False)],
+            )
+            con.execute("COMMIT")
+        except BaseException as exc:
+            _roll_back(con)
+            if isinstance(exc, (duckdb.Error, OSError)):
+                raise LoadAborted.of(load_id, exc) from exc
+            raise
     return report
+
+
+def _readable(
+    con: duckdb.DuckDBPyConnection, files: list[tuple[schema.Table, Path]], report: LoadReport
+) -> list[tuple[schema.Table, Path]]:
+    """The files that can be read; the others in ``report.failures`` (an error, when it is the enterprises file)."""
+    kept = []
+    for table, path in files:
+        try:
+            readable(con, table, path)
+        except IngestError as exc:
+            if table.name == "enterprises":
+                raise
+            report.failures[str(path)] = str(exc)
+            log.error("%s", exc)
+        else:
+            kept.append((table, path))
+    return kept
+
+
+def _load_one(
+    con: duckdb.DuckDBPyConnection, table: schema.Table, path: Path, *, load_id: str, extract_date: dt.date
+) -> TableLoad:
+    """One file, logged when it is done (a long load shows how far it got)."""
+    try:
+        result = load_file(con, table, path, load_id=load_id, extract_date=extract_date)
+    except (duckdb.Error, OSError) as exc:
+        raise LoadAborted.of(path, exc) from exc
+    log.info(
+        "%s: %s rows read into %s (not committed until the whole load is)", path, f"{result.rows_read:,}", table.name
+    )
+    return result
+
+
+def _roll_back(con: duckdb.DuckDBPyConnection) -> None:
+    """Undo the load; a connection DuckDB has already invalidated (a failed write) has nothing left to undo."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        log.warning("rollback: %s", exc)
 
 
 def coverage(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, float]:

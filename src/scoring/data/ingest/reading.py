@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import csv
 import hashlib
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import duckdb
 
 from scoring.data import schema
 from scoring.data.ingest.errors import IngestError
+from scoring.data.ingest.exchange import normalize, read_header
 from scoring.data.ingest.sql import drop, ident, quote
 
 
@@ -44,32 +44,6 @@ def detect_encoding(path: Path) -> str:
     raise IngestError(f"{path}: neither UTF-8 nor GBK/GB18030 text")
 
 
-def as_utf8(path: Path, encoding: str, workdir: Path) -> Path:
-    """The file itself when it is UTF-8, else a UTF-8 copy (DuckDB reads UTF-8 only; its GBK
-    support is an extension that would be downloaded at run time)."""
-    if encoding == "utf-8":
-        return path
-    target = workdir / (path.stem + ".utf8.csv")
-    with path.open("r", encoding=encoding, newline="") as src, target.open("w", encoding="utf-8", newline="") as dst:
-        for block in iter(lambda: src.read(1 << 20), ""):
-            dst.write(block)
-    return target
-
-
-def csv_header(path: Path) -> tuple[list[str], str]:
-    """(the header line's column names, the delimiter) of a UTF-8 CSV file."""
-    with path.open("r", encoding="utf-8-sig", newline="") as f:
-        first = f.readline()
-    if not first.strip():
-        raise IngestError(f"{path}: empty file (no header line)")
-    try:
-        delimiter = csv.Sniffer().sniff(first, delimiters=",\t;|").delimiter
-    except csv.Error:
-        delimiter = ","
-    header = next(csv.reader([first], delimiter=delimiter))
-    return [h.strip() for h in header], delimiter
-
-
 def map_header(table: schema.Table, header: list[str], path: Path) -> tuple[dict[str, str], list[str]]:
     """(canonical column -> file column, ignored file columns); error when a column is missing."""
     known = table.header_map()
@@ -90,28 +64,50 @@ def map_header(table: schema.Table, header: list[str], path: Path) -> tuple[dict
 
 def stage(
     con: duckdb.DuckDBPyConnection, table: schema.Table, path: Path, workdir: Path
-) -> tuple[dict[str, int], list[str], bool]:
+) -> tuple[dict[str, int], dict[str, int], bool]:
     """Read ``path`` into TEMP table ``raw``: one column per contract column (as read), plus ``_line``.
 
-    Returns (rejected-line counts by reason, ignored columns, is_csv). Malformed CSV lines are
-    put straight into TEMP table ``rejects``.
+    Returns (rejected-record counts by reason, warnings with their counts, is_csv). Malformed CSV
+    records are put straight into TEMP table ``rejects``.
     """
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return {}, _stage_parquet(con, table, path), False
     if suffix not in (".csv", ".txt", ".tsv"):
         raise IngestError(f"{path}: unknown file type {suffix!r} (use .parquet or .csv)")
-    counts, ignored = _stage_csv(con, table, path, workdir)
-    return counts, ignored, True
+    counts, notes = _stage_csv(con, table, path, workdir)
+    return counts, notes, True
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, table: schema.Table, path: Path) -> list[str]:
-    """Stage a Parquet file as TEMP view ``raw`` (and an empty ``rejects``); returns the ignored columns."""
+def readable(con: duckdb.DuckDBPyConnection, table: schema.Table, path: Path) -> None:
+    """Raise :class:`IngestError` when ``path`` cannot be read as ``table`` (type, format, header, columns).
+
+    Checked for every file before a load begins, so that an unreadable file is reported and left
+    out while the others load in one transaction (an error inside it would abort them all).
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        map_header(table, _parquet_columns(con, path), path)
+    elif suffix in (".csv", ".txt", ".tsv"):
+        map_header(table, read_header(path)[0], path)
+    else:
+        raise IngestError(f"{path}: unknown file type {suffix!r} (use .parquet or .csv)")
+
+
+def _ignored(columns: list[str]) -> dict[str, int]:
+    return {f"columns not in the contract, ignored: {columns}": 1} if columns else {}
+
+
+def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     try:
-        cols = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
+        return [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
     except duckdb.Error as exc:
         raise IngestError(f"{path}: cannot read as Parquet: {exc}") from exc
-    mapping, ignored = map_header(table, cols, path)
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, table: schema.Table, path: Path) -> dict[str, int]:
+    """Stage a Parquet file as TEMP view ``raw`` (and an empty ``rejects``); returns the warnings."""
+    mapping, ignored = map_header(table, _parquet_columns(con, path), path)
     select = ", ".join(f"{ident(mapping[c.name])} AS {c.name}" for c in table.columns)
     drop(con, "raw")
     # a view takes no parameter: the path is quoted into it
@@ -120,51 +116,46 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, table: schema.Table, path: Pa
         f"file_row_number + 1 AS _line FROM read_parquet({quote(str(path))}, file_row_number = true)"
     )
     con.execute("CREATE OR REPLACE TEMP TABLE rejects (line BIGINT, field VARCHAR, reason VARCHAR, record VARCHAR)")
-    return ignored
+    return _ignored(ignored)
 
 
 def _stage_csv(
     con: duckdb.DuckDBPyConnection, table: schema.Table, path: Path, workdir: Path
-) -> tuple[dict[str, int], list[str]]:
-    """Stage a CSV file as TEMP table ``raw``, its malformed lines in ``rejects``.
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Stage a CSV file as TEMP table ``raw`` (through :func:`exchange.normalize`), its malformed records in ``rejects``.
 
-    Returns (rejected-line counts by reason, ignored columns).
+    Returns (rejected-record counts by reason, warnings: ignored columns, blank lines, mixed encodings).
     """
-    utf8 = as_utf8(path, detect_encoding(path), workdir)
-    header, delimiter = csv_header(utf8)
+    header, _ = read_header(path)
     mapping, ignored = map_header(table, header, path)
-    select = ", ".join(f"{ident(mapping[c.name])} AS {c.name}" for c in table.columns)
+    clean = normalize(path, mapping, workdir)
+    notes = _ignored(ignored)
+    if clean.blank_lines:
+        notes["blank lines skipped (空行)"] = clean.blank_lines
+    if clean.gbk_lines and clean.utf8_lines:
+        notes["lines in GBK among UTF-8 ones, each read in its own encoding (编码混合)"] = clean.gbk_lines
+    types = ", ".join(f"{quote(c.name)}: 'VARCHAR'" for c in table.columns)
     for leftover in ("csv_rejects", "csv_scans"):  # DuckDB appends to these: start each file empty
         drop(con, leftover)
-    try:
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE raw_rows AS
-                SELECT *, row_number() OVER () AS _rank FROM read_csv(?, header = true,
-                    all_varchar = true, delim = ?, quote = '"', store_rejects = true,
-                    rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')""",
-            [str(utf8), delimiter],
-        )
-    except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot read as CSV: {exc}") from exc
-    # physical line of each good row: header is line 1, and each rejected line before it shifts it by one
+    drop(con, "raw")
+    # written by csv.writer with exactly these columns: DuckDB reads it without sniffing; should it still
+    # refuse a record, the record keeps its line (the first field) and goes to quarantine with the others
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM read_csv(?, header = true, delim = ',',
+                quote = '"', escape = '"', columns = {{'_line': 'BIGINT', {types}}}, store_rejects = true,
+                rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')""",  # nosec B608 # contract names, quoted
+        [str(clean.rows)],
+    )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE rejects AS
-           SELECT line, arg_min(coalesce(column_name, '(line)'), column_idx) AS field,
-                  'malformed line: ' || arg_min(error_message, column_idx) AS reason, any_value(csv_line) AS record
-           FROM csv_rejects GROUP BY line"""
+           SELECT line::BIGINT AS line, field, reason, record
+           FROM read_csv(?, header = true, delim = ',', quote = '"', escape = '"',
+                         columns = {'line': 'BIGINT', 'field': 'VARCHAR', 'reason': 'VARCHAR', 'record': 'VARCHAR'})
+           UNION ALL
+           SELECT try_cast(split_part(any_value(csv_line), ',', 1) AS BIGINT), '(line)',
+                  'malformed line: ' || arg_min(error_message, column_idx), any_value(csv_line)
+           FROM csv_rejects GROUP BY line""",
+        [str(clean.rejects)],
     )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE reject_gaps AS
-           SELECT line - row_number() OVER (ORDER BY line) - 1 AS good_before,
-                  row_number() OVER (ORDER BY line) AS shift
-           FROM (SELECT DISTINCT line FROM rejects)"""
-    )
-    drop(con, "raw")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE raw AS SELECT {select}, "  # nosec B608 # column names quoted by ident()
-        "r._rank + 1 + coalesce(g.shift, 0) AS _line "
-        "FROM raw_rows r ASOF LEFT JOIN reject_gaps g ON r._rank > g.good_before"
-    )
-    con.execute("DROP TABLE raw_rows")
     counts = dict(con.execute("SELECT reason, count(*) FROM rejects GROUP BY 1").fetchall())
-    return counts, ignored
+    return counts, notes

@@ -45,6 +45,7 @@ class LoadReport:
     tables: list[TableLoad]
     coverage: dict[str, float] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    interrupted: dict[str, Any] | None = None  # an earlier load killed half-way (nothing of it kept)
 
     @property
     def rows_read(self) -> int:
@@ -69,7 +70,21 @@ class LoadReport:
             "tables": [{**asdict(t), "loaded": t.loaded} for t in self.tables],
             "coverage": self.coverage,
             "failures": self.failures,
+            "interrupted": self.interrupted,
         }
+
+    def interrupted_text(self) -> str | None:
+        """What the next load says of one killed half-way, or None."""
+        if not self.interrupted:
+            return None
+        return (
+            f"load {self.interrupted.get('load_id')} (started {self.interrupted.get('started')}) was interrupted "
+            "before it finished; nothing of it was kept, and this load ran in its place"
+        )
+
+    def _interrupted_lines(self) -> list[str]:
+        text = self.interrupted_text()
+        return [f"Note: {text}.", ""] if text else []
 
     def to_markdown(self) -> str:
         def verdict(rate: float) -> str:
@@ -80,6 +95,7 @@ class LoadReport:
             "",
             f"Extraction date {self.extract_date}; {self.rows_read:,} rows read.",
             "",
+            *self._interrupted_lines(),
             f"- USCC error rate (malformed or unregistered codes): {self.uscc_error_rate:.4%} "
             f"({verdict(self.uscc_error_rate)}, target ≤ {QUALITY_TARGET:.2%})",
             f"- duplicate rate (same natural key twice in a file): {self.duplicate_rate:.4%} "

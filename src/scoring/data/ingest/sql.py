@@ -26,9 +26,15 @@ def count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | Mapp
 
 
 def drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop a temporary table or view of that name, whichever it is."""
-    for kind in ("TABLE", "VIEW"):
-        try:
-            con.execute(f"DROP {kind} IF EXISTS {name}")
-        except duckdb.CatalogException:
-            continue
+    """Drop a temporary table or view of that name, whichever it is.
+
+    The kind is looked up first: a DROP of the wrong kind is an error, and an error inside the
+    load's transaction would abort it.
+    """
+    kinds = con.execute(
+        "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $n AND temporary "
+        "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $n AND temporary",
+        {"n": name},
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {kind} IF EXISTS {ident(name)}")

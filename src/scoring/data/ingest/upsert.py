@@ -30,9 +30,8 @@ def load_file(
     """Validate one file and upsert its good rows into ``table``; quarantine the rest."""
     result = TableLoad(table.name, str(path))
     with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
-        rejected, ignored, is_csv = stage(con, table, path, Path(tmp))
-    if ignored:
-        result.warnings[f"columns not in the contract, ignored: {ignored}"] = 1
+        rejected, notes, is_csv = stage(con, table, path, Path(tmp))
+    result.warnings.update(notes)
     checks = row_checks(table, extract_date, is_csv)
     _check(con, table, checks, is_csv)
     # what a stored row holds: the contract's columns (and the check-character flag), then where it came
