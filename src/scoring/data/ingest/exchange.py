@@ -6,66 +6,79 @@ a last line cut short, columns the contract does not know. DuckDB's CSV reader c
 physical line a row began once a quoted line break or a blank line has passed, and reads one
 encoding per file, so one pass here (Python's C ``csv`` module, which counts the physical lines
 it consumes) decodes every line on its own, numbers every record by the line it starts on, sets
-aside every record that cannot be a row, and writes the rest as a clean UTF-8 CSV of the contract's
-columns, led by ``_line``, that DuckDB then reads with no guessing.
+aside every record that cannot be a row, and writes the rest as a clean UTF-8 CSV of the file's
+fields, led by ``_line``, that DuckDB then reads with no guessing.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from scoring.data.ingest.errors import IngestError
 
 csv.field_size_limit(1 << 24)  # a free-text field may be long; 16 MB bounds a runaway quote
 
 
+def decode_line(raw: bytes) -> tuple[str, str | None]:
+    """(the text of one line, the encoding it was in: 'utf-8', 'gbk', or None for neither, replaced)."""
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030"), "gbk"
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace"), None
+
+
 @dataclass
 class Lines:
-    """The physical lines of a file, each decoded on its own (UTF-8, else GB18030, a superset of GBK)."""
+    """The physical lines of a file that is not UTF-8 throughout, each decoded on its own (UTF-8, else
+    GB18030, a superset of GBK); the lines in neither encoding are noted."""
 
     f: BinaryIO
-    pending: list[str] = field(default_factory=list)  # the lines of the record being read
-    undecodable: set[int] = field(default_factory=set)  # physical lines in neither encoding
+    undecodable: set[int] = field(default_factory=set)
     gbk: int = 0  # lines that are GBK (not UTF-8)
     utf8: int = 0  # lines with non-ASCII text in UTF-8
-    number: int = 0  # physical lines read so far
 
     def __iter__(self) -> Iterator[str]:
-        for raw in self.f:
-            self.number += 1
-            if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            text = self._decode(raw)
-            self.pending.append(text)
+        for number, raw in enumerate(self.f, start=1):
+            text, encoding = decode_line(
+                raw[len(codecs.BOM_UTF8) :] if number == 1 and raw.startswith(codecs.BOM_UTF8) else raw
+            )
+            if encoding == "gbk":
+                self.gbk += 1
+            elif encoding is None:
+                self.undecodable.add(number)
+            elif not raw.isascii():
+                self.utf8 += 1
             yield text
 
-    def _decode(self, raw: bytes) -> str:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            self.utf8 += not raw.isascii()
-            return text
-        try:
-            text = raw.decode("gb18030")
-        except UnicodeDecodeError:
-            self.undecodable.add(self.number)
-            return raw.decode("utf-8", errors="replace")
-        self.gbk += 1
-        return text
+
+def decodes_as(path: Path, encoding: str) -> bool:
+    """Whether the whole file decodes in ``encoding`` (read in blocks, so any size is fine)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass
 class Normalized:
     """What :func:`normalize` wrote and set aside."""
 
-    rows: Path  # UTF-8 CSV: _line, then the contract's columns by their canonical names
+    rows: Path  # UTF-8 CSV: _line, then the file's fields in its order, named c0, c1, ...
     rejects: Path  # UTF-8 CSV: line, field, reason, record
     header: list[str]
     records: int = 0
@@ -78,7 +91,7 @@ class Normalized:
 def read_header(path: Path) -> tuple[list[str], str]:
     """(the column names of the header line, the delimiter); an error for a file without one."""
     with path.open("rb") as f:
-        first = next(iter(Lines(f)), "")
+        first = next(iter(Lines(f)), "")  # (a header in GBK is read as well)
     if not first.strip():
         raise IngestError(f"{path}: empty file (no header line)")
     try:
@@ -89,62 +102,68 @@ def read_header(path: Path) -> tuple[list[str], str]:
     return [h.strip() for h in header], delimiter
 
 
-def normalize(path: Path, columns: dict[str, str], workdir: Path) -> Normalized:
-    """Read ``path`` record by record; write the good ones' ``columns`` (canonical -> file column) and the rejects.
+def normalize(path: Path, workdir: Path) -> Normalized:
+    """Read ``path`` record by record; write the good ones (``_line``, then fields ``c0``, ``c1``, ... in the
+    header's order) and the rejects.
 
     A record is rejected, with the physical line it starts on, when it is not valid CSV (a stray
     quote, a quote never closed before the end of the file), when its number of fields differs from
     the header's (a truncated line, a delimiter too many), or when a line of it is in neither
-    encoding. Blank lines are not records and are only counted.
+    encoding. Blank lines are not records and are only counted. A file that is UTF-8 throughout (the
+    common case) is read through the C text layer; any other line by line (:class:`Lines`).
     """
     header, delimiter = read_header(path)
     out = Normalized(rows=workdir / "rows.csv", rejects=workdir / "rejects.csv", header=header)
-    index = {canonical: header.index(name) for canonical, name in columns.items()}
-    with (
-        path.open("rb") as f,
-        out.rows.open("w", encoding="utf-8", newline="") as rows_file,
-        out.rejects.open("w", encoding="utf-8", newline="") as rejects_file,
-    ):
-        lines = Lines(f)
-        rows, rejects = csv.writer(rows_file, lineterminator="\n"), csv.writer(rejects_file, lineterminator="\n")
-        rows.writerow(["_line", *index])
-        rejects.writerow(["line", "field", "reason", "record"])
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    rejected: list[tuple[int, int, str]] = []  # (first line, last line, reason)
+    with path.open("rb") as f, out.rows.open("w", encoding="utf-8", newline="") as rows_file:
+        lines = None if decodes_as(path, "utf-8") else Lines(f)
+        text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="") if lines is None else lines
+        rows = csv.writer(rows_file, lineterminator="\n")
+        rows.writerow(["_line", *(f"c{i}" for i in range(len(header)))])
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
         next(reader)  # the header, read above
-        lines.pending.clear()
         while True:
-            start = lines.number + 1
+            start = reader.line_num + 1
             try:
                 record = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
-                _reject(out, rejects, lines, start, f"malformed line: {exc}")
+                rejected.append((start, reader.line_num, f"malformed line: {exc}"))
                 continue
             if not record or (len(record) == 1 and not record[0].strip()):
-                out.blank_lines += lines.number - start + 1
-                lines.pending.clear()
-                continue
-            if lines.undecodable.intersection(range(start, lines.number + 1)):
-                _reject(out, rejects, lines, start, "malformed line: neither UTF-8 nor GBK text (编码无法识别)")
+                out.blank_lines += reader.line_num - start + 1
+            elif lines is not None and lines.undecodable.intersection(range(start, reader.line_num + 1)):
+                rejected.append((start, reader.line_num, "malformed line: neither UTF-8 nor GBK text (编码无法识别)"))
             elif len(record) != len(header):
-                _reject(
-                    out,
-                    rejects,
-                    lines,
-                    start,
-                    f"malformed line: {len(record)} fields where the header has {len(header)} (字段数不符)",
-                )
+                why = f"malformed line: {len(record)} fields where the header has {len(header)} (字段数不符)"
+                rejected.append((start, reader.line_num, why))
             else:
-                rows.writerow([start, *(record[i] for i in index.values())])
+                record.insert(0, start)  # type: ignore[arg-type]  # (in place: this loop runs once a record)
+                rows.writerow(record)
                 out.records += 1
-                lines.pending.clear()
-    out.gbk_lines, out.utf8_lines = lines.gbk, lines.utf8
+    if lines is not None:
+        out.gbk_lines, out.utf8_lines = lines.gbk, lines.utf8
+    out.rejected = len(rejected)
+    _write_rejects(path, rejected, out.rejects)
     return out
 
 
-def _reject(out: Normalized, rejects: Any, lines: Lines, start: int, reason: str) -> None:
-    """One rejected record: its first physical line, the reason and the text of its lines as read."""
-    rejects.writerow([start, "(line)", reason, "".join(lines.pending).rstrip("\r\n")])
-    out.rejected += 1
-    lines.pending.clear()
+def _write_rejects(path: Path, rejected: list[tuple[int, int, str]], target: Path) -> None:
+    """The rejected records with the text of their lines as read (a second pass, over their lines only)."""
+    wanted = iter(rejected)
+    current = next(wanted, None)
+    held: list[str] = []
+    with path.open("rb") as f, target.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["line", "field", "reason", "record"])
+        for number, raw in enumerate(f, start=1):
+            if current is None:
+                break
+            first, last, reason = current
+            if number < first:
+                continue
+            held.append(decode_line(raw)[0])
+            if number == last:
+                writer.writerow([first, "(line)", reason, "".join(held).rstrip("\r\n")])
+                held, current = [], next(wanted, None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import duckdb
 
 from scoring.data import schema
 from scoring.data.ingest.errors import IngestError
-from scoring.data.ingest.exchange import normalize, read_header
+from scoring.data.ingest.exchange import decodes_as, normalize, read_header
 from scoring.data.ingest.sql import drop, ident, quote
 
 
@@ -21,19 +20,6 @@ def file_hash(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def decodes_as(path: Path, encoding: str) -> bool:
-    """Whether the whole file decodes in ``encoding`` (read in blocks, so any size is fine)."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    try:
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def detect_encoding(path: Path) -> str:
@@ -128,22 +114,23 @@ def _stage_csv(
     """
     header, _ = read_header(path)
     mapping, ignored = map_header(table, header, path)
-    clean = normalize(path, mapping, workdir)
+    clean = normalize(path, workdir)
     notes = _ignored(ignored)
     if clean.blank_lines:
         notes["blank lines skipped (空行)"] = clean.blank_lines
     if clean.gbk_lines and clean.utf8_lines:
         notes["lines in GBK among UTF-8 ones, each read in its own encoding (编码混合)"] = clean.gbk_lines
-    types = ", ".join(f"{quote(c.name)}: 'VARCHAR'" for c in table.columns)
+    types = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
+    select = ", ".join(f"c{header.index(mapping[c.name])} AS {c.name}" for c in table.columns)
     for leftover in ("csv_rejects", "csv_scans"):  # DuckDB appends to these: start each file empty
         drop(con, leftover)
     drop(con, "raw")
     # written by csv.writer with exactly these columns: DuckDB reads it without sniffing; should it still
     # refuse a record, the record keeps its line (the first field) and goes to quarantine with the others
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM read_csv(?, header = true, delim = ',',
+        f"""CREATE OR REPLACE TEMP TABLE raw AS SELECT {select}, _line FROM read_csv(?, header = true, delim = ',',
                 quote = '"', escape = '"', columns = {{'_line': 'BIGINT', {types}}}, store_rejects = true,
-                rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')""",  # nosec B608 # contract names, quoted
+                rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')""",  # nosec B608 # contract names, numbered fields
         [str(clean.rows)],
     )
     con.execute(
