@@ -271,3 +271,31 @@ def test_every_page_carries_the_security_headers_and_breaks_none_of_its_rules(pa
         stylesheets = page.evaluate("document.styleSheets.length")
         assert stylesheets == 1, path  # console.css loaded (the policy allows it), nothing else
     assert violations == []
+
+
+def test_an_enterprise_signs_in_to_its_own_page_and_sees_who_asked_about_it(page, server, served, made) -> None:
+    """Issue 19, item 1: its grade and reasons, its query log (the bank, the purpose, the authorization;
+    not the bank's limit), and no supervisor's page."""
+    from scoring.store import Role, create_key
+
+    engine = engine_for(served.settings.decision_url)
+    secret, _ = create_key(engine, role=Role.ENTERPRISE, uscc=made["uscc"], label="console e2e")
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    _sign_in(page, server, secret)
+    assert page.url.endswith("/console/me")
+    assert made["name"] in page.locator("h1").inner_text()
+    assert page.locator("#evaluation .grade").inner_text() in "ABCD"
+    assert page.locator("#reasons li").count() >= 1
+    rows = page.locator("#queries tr").all_inner_texts()
+    bank_row = next(r for r in rows if "BANK_A" in r)
+    assert "信易贷预授信" in bank_row and "已答复" in bank_row
+    assert any("分析人员" in r and "分析评估" in r for r in rows)
+    limit = made["pre_credit"]["pre_credit_limit"]
+    assert f"{limit:,.0f}" not in page.content() and str(limit) not in page.content()
+    for other in ("/console/decisions", f"/console/enterprises/{made['uscc']}", "/console/supervision"):
+        page.goto(f"{server}{other}")
+        assert page.url.endswith("/console/me"), other
+    answer = page.goto(f"{server}/console/me")
+    assert answer is not None and "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert page.evaluate("document.styleSheets.length") == 1 and violations == []

@@ -23,14 +23,18 @@ outcomes_app = typer.Typer(help="Loan outcomes banks reported through the API.",
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="bank, analyst, regulator or admin")],
+    role: Annotated[str, typer.Option(help="bank, analyst, regulator, admin or enterprise")],
     bank_id: Annotated[str | None, typer.Option(help="the bank's id (bank keys only)")] = None,
+    uscc: Annotated[
+        str | None, typer.Option(help="the enterprise's 统一社会信用代码 (enterprise keys only: it reads about itself)")
+    ] = None,
     label: Annotated[str | None, typer.Option(help="who holds the key")] = None,
     rate_limit: Annotated[
         int | None, typer.Option(help="requests per minute for this key (default: SCORING_RATE_LIMIT_PER_MINUTE)")
     ] = None,
 ) -> None:
     """Create an API key; the key is shown once, only its hash is stored."""
+    from scoring.serve.schemas import UsccValueError, uscc_shape
     from scoring.store import Role, create_key, engine_for
 
     try:
@@ -40,10 +44,14 @@ def keys_create(
             bank_id=bank_id,
             label=label,
             rate_per_minute=rate_limit,
+            uscc=uscc_shape(uscc) if uscc else None,
         )
-    except ValueError as exc:  # an unknown role, or a bank id given to the wrong role (not ScoringErrors)
+    except UsccValueError as exc:
+        raise fail(f"--uscc: {exc}") from exc
+    except ValueError as exc:  # an unknown role, or a bank id or USCC given to the wrong role (not ScoringErrors)
         raise fail(str(exc)) from exc
-    console.print(f"created {record.role} key {record.key_id}: {secret}")
+    whose = f" of {record.bank_id}" if record.bank_id else f" of {record.uscc}" if record.uscc else ""
+    console.print(f"created {record.role} key {record.key_id}{whose}: {secret}")
 
 
 @keys_app.command("list")
@@ -51,12 +59,12 @@ def keys_list() -> None:
     """List API keys (ids, roles, banks; never the keys)."""
     from scoring.store import engine_for, list_keys
 
-    table = Table("key id", "role", "bank", "label", "created", "revoked (from)")
+    table = Table("key id", "role", "bank / enterprise", "label", "created", "revoked (from)")
     for k in list_keys(engine_for(Settings().decision_url)):
         table.add_row(
             k["key_id"],
             k["role"],
-            k["bank_id"] or "",
+            k["bank_id"] or k.get("uscc") or "",
             k["label"] or "",
             str(k["created_at"])[:19],
             str(k["revoked_at"] or "")[:19],

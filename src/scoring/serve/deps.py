@@ -3,7 +3,8 @@
 Who may do what (DESIGN.md, "Who uses it"): a bank asks for pre-credit limits and evaluations of
 enterprises that authorized it, reads its own decisions and reports outcomes; an analyst
 evaluates (one or a batch); a regulator reads and replays every decision and changes nothing; an
-admin manages consents and model reloads. A key of another role gets a 403, audited.
+admin manages consents and model reloads; an enterprise reads about itself (its evaluation, its
+query log) and nothing of any other. A key of another role gets a 403, audited.
 """
 
 from __future__ import annotations
@@ -124,12 +125,13 @@ def require(*roles: Role) -> Callable[..., Awaitable[ApiKey]]:
 
 
 BankKey = Annotated[ApiKey, Depends(require(Role.BANK))]
-EvaluatorKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ANALYST, Role.REGULATOR))]
+EvaluatorKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ANALYST, Role.REGULATOR, Role.ENTERPRISE))]
 DecisionReaderKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.REGULATOR))]
 RegulatorKey = Annotated[ApiKey, Depends(require(Role.REGULATOR))]
 AnalystKey = Annotated[ApiKey, Depends(require(Role.ANALYST))]
 AdminKey = Annotated[ApiKey, Depends(require(Role.ADMIN))]
 ConsentReaderKey = Annotated[ApiKey, Depends(require(Role.ADMIN, Role.REGULATOR))]
+EnterpriseReaderKey = Annotated[ApiKey, Depends(require(Role.ENTERPRISE, Role.REGULATOR))]
 AnyKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ANALYST, Role.REGULATOR, Role.ADMIN))]
 
 # ids in paths: what the schema says they are (a stored record's id is a UUID; any other text finds nothing: 404)

@@ -26,7 +26,7 @@ from scoring.domain.decide import (
 from scoring.domain.models import LoadedModel
 from scoring.domain.outputs import Outputs
 from scoring.errors import ApiError, ScoringError
-from scoring.serve.refusals import no_consent
+from scoring.serve.refusals import no_consent, only_itself
 from scoring.serve.schemas import (
     EvaluationResponse,
     ModelPublic,
@@ -168,6 +168,7 @@ def record_decision(
 
 
 def _asked(service: Service, ready: Ready, key: ApiKey, uscc: str, purposes: tuple[Purpose, ...], what: str) -> Asked:
+    only_itself(service.engine, key, uscc, what)
     values, warnings = features_of(ready, uscc)
     consent = consent_for(service, key, uscc, purposes, what)
     return Asked(key=key, uscc=uscc, values=values, consent=consent, records=records_of(ready, uscc), warnings=warnings)
@@ -176,7 +177,8 @@ def _asked(service: Service, ready: Ready, key: ApiKey, uscc: str, purposes: tup
 def evaluate(service: Service, key: ApiKey, uscc: str) -> EvaluationResponse:
     """公共信用综合评价 of one enterprise, stored in the audit log before it is returned.
 
-    A bank needs the enterprise's unexpired authorization for `evaluation` or `pre_credit`.
+    A bank needs the enterprise's unexpired authorization for `evaluation` or `pre_credit`; an
+    enterprise's key evaluates its own enterprise only.
     """
     ready = service.ready()
     asked = _asked(service, ready, key, uscc, (Purpose.EVALUATION, Purpose.PRE_CREDIT), "POST /v1/evaluations")

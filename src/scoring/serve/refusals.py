@@ -9,7 +9,13 @@ import sqlalchemy as sa
 from scoring.errors import ApiError
 from scoring.store import ApiKey, Event, Purpose, Role, append
 
-ROLE_ZH = {Role.BANK: "银行", Role.ANALYST: "分析人员", Role.REGULATOR: "监管人员", Role.ADMIN: "管理员"}
+ROLE_ZH = {
+    Role.BANK: "银行",
+    Role.ANALYST: "分析人员",
+    Role.REGULATOR: "监管人员",
+    Role.ADMIN: "管理员",
+    Role.ENTERPRISE: "企业",
+}
 
 
 def refusal(key: ApiKey, *, code: str, zh: str, en: str, uscc: str | None, what: str) -> tuple[Event, ApiError]:
@@ -36,3 +42,18 @@ def no_consent(key: ApiKey, uscc: str, purposes: tuple[Purpose, ...], on: dt.dat
         uscc=uscc,
         what=what,
     )
+
+
+def only_itself(engine: sa.Engine, key: ApiKey, uscc: str, what: str) -> None:
+    """An enterprise key reads about its own enterprise only: a 403, audited, for any other (the same
+    answer whether that other enterprise exists or not). Keys of other roles pass."""
+    if key.role == Role.ENTERPRISE and not key.is_about(uscc):
+        raise refuse(
+            engine,
+            key,
+            code="not_own_enterprise",
+            zh="企业密钥只能查询本企业的信息",
+            en="an enterprise key may read about its own enterprise only",
+            uscc=uscc,
+            what=what,
+        )

@@ -418,3 +418,29 @@ class ReadyResponse(BaseModel):
     )
     registry: dict[str, Any] = {}
     problems: list[str] = []
+
+
+class QueryLogEntry(BaseModel):
+    """One request about the enterprise: who made it, when, for what, under which authorization."""
+
+    cursor: int = Field(description="pass as `before` for the entries older than this one")
+    event_id: str = Field(description="the decision's id (or the refusal's)")
+    at: UtcDatetime
+    kind: str = Field(description="evaluation, pre_credit, or refusal (a request refused, and why)")
+    kind_zh: str
+    request: str | None = Field(description="what a refused request asked for")
+    requester_role: str = Field(description="bank, analyst, regulator, admin, or enterprise")
+    bank_id: str | None = Field(description="the bank, when a bank asked")
+    purpose: str = Field(description="the authorized purpose (a bank's), or the role's own (supervision, ...)")
+    purpose_zh: str
+    consent_id: str | None = Field(description="the authorization the request was made under")
+    answered: bool
+    refusal_code: str | None
+
+
+class QueryLogResponse(BaseModel):
+    """An enterprise's query log (查询记录), newest first; the bank's decision itself is not part of it."""
+
+    uscc: str
+    entries: list[QueryLogEntry]
+    next_before: int | None = Field(description="the `before` of the next page; none when this is the last")

@@ -25,6 +25,7 @@ from scoring.store.index import search_decisions
 from scoring.store.keys import ApiKey, Role, authenticate, create_key, list_keys, revoke_key, rotate_key, secret_hash
 from scoring.store.outage import StoreUnavailable, unavailable
 from scoring.store.outcomes import LOAN_COLUMNS, reported_loans
+from scoring.store.query_log import queries_about
 from scoring.store.sessions import end_session, open_session, session_key
 from scoring.store.tables import DECISION_KINDS, GENESIS, decision_index, metadata
 
@@ -57,6 +58,7 @@ __all__ = [
     "live_consents",
     "metadata",
     "open_session",
+    "queries_about",
     "reported_loans",
     "revoke_consent",
     "revoke_key",

@@ -56,6 +56,7 @@ def engine_for(url: str, *, background_checkpoints: bool = False) -> sa.Engine:
     else:
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     metadata.create_all(engine)
+    _add_columns(engine)
     _index_decisions(engine)
     with engine.begin() as con:
         if con.execute(sa.select(audit_head.c.id)).first() is None:
@@ -65,6 +66,25 @@ def engine_for(url: str, *, background_checkpoints: bool = False) -> sa.Engine:
             except sa.exc.IntegrityError:  # another process created it first
                 pass
     return engine
+
+
+def _add_columns(engine: sa.Engine) -> None:
+    """Columns added to a table after stores with that table were created: added to an older store.
+
+    (``create_all`` creates missing tables only. The store's other changes added tables, so two
+    columns do not call for a migration tool: each is a nullable column, added once, here.)
+    """
+    added = {"api_keys": [("uscc", "VARCHAR(18)")]}
+    inspector = sa.inspect(engine)
+    for table, columns in added.items():
+        have = {c["name"] for c in inspector.get_columns(table)}
+        for name, sql_type in columns:
+            if name not in have:
+                try:
+                    with engine.begin() as con:
+                        con.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+                except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # another process added it first
+                    pass
 
 
 def placeholder(dialect: sa.Dialect) -> str:

@@ -24,6 +24,7 @@ class Role(StrEnum):
     ANALYST = "analyst"
     REGULATOR = "regulator"
     ADMIN = "admin"
+    ENTERPRISE = "enterprise"  # the enterprise a key is bound to (its USCC) reading about itself
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,11 @@ class ApiKey:
     bank_id: str | None
     label: str | None
     rate_per_minute: int | None = None
+    uscc: str | None = None  # an enterprise key's own enterprise; None for every other role
+
+    def is_about(self, uscc: str) -> bool:
+        """Whether this is the key of that enterprise."""
+        return self.role == Role.ENTERPRISE and self.uscc == uscc
 
 
 def secret_hash(key: str) -> str:
@@ -47,24 +53,37 @@ def create_key(
     bank_id: str | None = None,
     label: str | None = None,
     rate_per_minute: int | None = None,
+    uscc: str | None = None,
 ) -> tuple[str, ApiKey]:
-    """A new API key: (the secret, shown once; its record)."""
+    """A new API key: (the secret, shown once; its record). An enterprise key names its enterprise's
+    USCC (checked by the caller: the format is the data layer's), and only an enterprise key does."""
     if role == Role.BANK and not bank_id:
         raise ValueError("a bank key needs the bank id (--bank-id)")
     if role != Role.BANK and bank_id:
         raise ValueError(f"only bank keys carry a bank id, not {role} keys")
+    if role == Role.ENTERPRISE and not uscc:
+        raise ValueError("an enterprise key needs its enterprise's USCC (--uscc)")
+    if role != Role.ENTERPRISE and uscc:
+        raise ValueError(f"only enterprise keys carry a USCC, not {role} keys")
     if rate_per_minute is not None and rate_per_minute <= 0:
         raise ValueError("rate_per_minute must be positive")
-    secret, record = _new_key(role, bank_id, label, rate_per_minute)
+    secret, record = _new_key(role, bank_id, label, rate_per_minute, uscc)
     with engine.begin() as con:
         con.execute(api_keys.insert().values(**_key_row(secret, record)))
     return secret, record
 
 
-def _new_key(role: str, bank_id: str | None, label: str | None, rate_per_minute: int | None) -> tuple[str, ApiKey]:
+def _new_key(
+    role: str, bank_id: str | None, label: str | None, rate_per_minute: int | None, uscc: str | None
+) -> tuple[str, ApiKey]:
     secret = "sk_" + secrets.token_urlsafe(24)
     record = ApiKey(
-        key_id=uuid.uuid4().hex[:12], role=Role(role), bank_id=bank_id, label=label, rate_per_minute=rate_per_minute
+        key_id=uuid.uuid4().hex[:12],
+        role=Role(role),
+        bank_id=bank_id,
+        label=label,
+        rate_per_minute=rate_per_minute,
+        uscc=uscc,
     )
     return secret, record
 
@@ -75,6 +94,7 @@ def _key_row(secret: str, record: ApiKey) -> dict[str, Any]:
         "key_hash": secret_hash(secret),
         "role": record.role.value,
         "bank_id": record.bank_id,
+        "uscc": record.uscc,
         "label": record.label,
         "rate_per_minute": record.rate_per_minute,
         "created_at": _now(),
@@ -95,7 +115,7 @@ def authenticate(engine: sa.Engine, secret: str) -> ApiKey | None:
 
 
 def rotate_key(engine: sa.Engine, key_id: str, overlap: dt.timedelta) -> tuple[str, ApiKey, dt.datetime] | None:
-    """A new key for the holder of live key ``key_id`` (same role, bank, label and rate limit); the old
+    """A new key for the holder of live key ``key_id`` (same role, bank or enterprise, label and rate limit); the old
     one stays valid for ``overlap`` more, so that the holder can switch without a refused request, and is
     refused after (as a revoked key: within the service's key cache seconds). (the new secret, its
     record, when the old one ends), or None when ``key_id`` is not a live key."""
@@ -110,7 +130,7 @@ def rotate_key(engine: sa.Engine, key_id: str, overlap: dt.timedelta) -> tuple[s
         if old.revoked_at is not None:  # rotated before: its end is not put off
             ends = min(ends, old.revoked_at.replace(tzinfo=dt.UTC) if old.revoked_at.tzinfo is None else old.revoked_at)
         con.execute(api_keys.update().where(api_keys.c.key_id == key_id).values(revoked_at=ends))
-        secret, record = _new_key(old.role, old.bank_id, old.label, old.rate_per_minute)
+        secret, record = _new_key(old.role, old.bank_id, old.label, old.rate_per_minute, old.uscc)
         con.execute(api_keys.insert().values(**_key_row(secret, record)))
     return secret, record, ends
 
@@ -123,6 +143,7 @@ def _key_of(row: Any) -> ApiKey:
         bank_id=row.bank_id,
         label=row.label,
         rate_per_minute=row.rate_per_minute,
+        uscc=row.uscc,
     )
 
 

@@ -15,6 +15,7 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("bank_id", sa.String(32)),
+    sa.Column("uscc", sa.String(18)),  # an enterprise key's enterprise (added to older stores by engine_for)
     sa.Column("label", sa.String(200)),
     sa.Column("rate_per_minute", sa.Integer),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -25,6 +25,7 @@ from scoring.store import ApiKey, Event, Role, append, authenticate, end_session
 COOKIE = "scoring_console"
 SESSION_HOURS = 8
 CONSOLE_ROLES = (Role.REGULATOR, Role.ANALYST)
+SIGN_IN_ROLES = (*CONSOLE_ROLES, Role.ENTERPRISE)  # an enterprise signs in to its own page only (mine.py)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -37,12 +38,26 @@ class SignedOut(ScoringError):
     title_zh = "未登录或会话已过期"
 
 
+class OwnPageOnly(ScoringError):
+    """An enterprise's session on a supervisor's page: go to the enterprise's own page."""
+
+    code = "own_page_only"
+    status = 403
+    title_zh = "企业只能查看本企业的页面"
+
+
+async def to_own_page(request: Request, _: Exception) -> Response:
+    return no_store(RedirectResponse("/console/me", status_code=303))
+
+
 def signed_in(request: Request, service: ServiceDep) -> ApiKey:
     """The key of the request's console session (a regulator's or an analyst's), else SignedOut."""
     token = request.cookies.get(COOKIE)
     if not token:
         raise SignedOut("no valid console session: sign in")
     key = session_key(service.engine, token)
+    if key is not None and key.role == Role.ENTERPRISE:
+        raise OwnPageOnly("an enterprise's session shows its own page only")
     if key is None or key.role not in CONSOLE_ROLES:
         raise SignedOut("no valid console session: sign in")
     return key
@@ -108,13 +123,13 @@ def login(
             append(service.engine, [Event(kind="console_lockout", payload={**payload, "seconds": LOCK_SECONDS})])
         return page(request, "login.html", None, 401, next=safe_next(next), error="API密钥无效或已吊销")
     limits.succeeded(api_key)
-    if key.role not in CONSOLE_ROLES:
+    if key.role not in SIGN_IN_ROLES:
         refuse(
             service.engine,
             key,
             code="forbidden_role",
             zh=f"{ROLE_ZH[key.role]}密钥不能登录监管控制台",
-            en=f"a {key.role.value} key may not sign in to the console (allowed: regulator, analyst)",
+            en=f"a {key.role.value} key may not sign in to the console (allowed: regulator, analyst, enterprise)",
             uscc=None,
             what="POST /console/login",
         )
@@ -124,11 +139,13 @@ def login(
             None,
             403,
             next=safe_next(next),
-            error=f"{ROLE_ZH[key.role]}密钥不能登录监管控制台（限监管人员、分析人员）。此次尝试已记入审计日志。",
+            error=f"{ROLE_ZH[key.role]}密钥不能登录监管控制台（限监管人员、分析人员；企业可登录本企业页面）。"
+            "此次尝试已记入审计日志。",
         )
     token = open_session(service.engine, key, hours=SESSION_HOURS)
     append(service.engine, [Event(kind="console_sign_in", payload={"session_hours": SESSION_HOURS}, key=key)])
-    out = no_store(RedirectResponse(safe_next(next), status_code=303))
+    target = "/console/me" if key.role == Role.ENTERPRISE else safe_next(next)
+    out = no_store(RedirectResponse(target, status_code=303))
     out.set_cookie(
         COOKIE,
         token,

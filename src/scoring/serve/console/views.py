@@ -119,7 +119,7 @@ def no_store(response: _R) -> _R:
     return response
 
 
-def _beijing(utc_text: str) -> str:
+def beijing_time(utc_text: str) -> str:
     """An audit time (UTC ISO text) on the users' clock."""
     return dt.datetime.fromisoformat(utc_text).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -134,7 +134,7 @@ def listed(row: dict[str, Any]) -> dict[str, Any]:
         **row,
         "decision_id": row["event_id"],
         "kind_zh": KIND_ZH.get(row["kind"], row["kind"]),
-        "created_at": _beijing(str(row["created_at"])),
+        "created_at": beijing_time(str(row["created_at"])),
         "bank_id": row["bank_id"] or "",
         "limit": row["pre_credit_limit"],
         "decision_zh": row["decision_zh"] or "",
@@ -148,7 +148,7 @@ def _head(stored: dict[str, Any]) -> dict[str, Any]:
     return {
         "decision_id": stored["event_id"],
         "kind_zh": KIND_ZH.get(stored["kind"], stored["kind"]),
-        "created_at": _beijing(str(stored["created_at"])),
+        "created_at": beijing_time(str(stored["created_at"])),
         "uscc": stored["uscc"],
         "name": p.get("name", ""),
     }
