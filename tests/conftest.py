@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
@@ -121,14 +122,20 @@ class Keys:
     admin: str
     bank_a: str
     bank_b: str
+    enterprise: str  # the key of one enterprise of the served snapshot, reading about itself
 
 
 @pytest.fixture(scope="session")
 def keys(served) -> Keys:
     engine = engine_for(served.settings.decision_url)
 
-    def make(role: Role, bank: str | None = None) -> str:
-        return create_key(engine, role=role, bank_id=bank, label=f"tests {role}", rate_per_minute=100_000)[0]
+    def make(role: Role, bank: str | None = None, uscc: str | None = None) -> str:
+        return create_key(engine, role=role, bank_id=bank, uscc=uscc, label=f"tests {role}", rate_per_minute=100_000)[0]
+
+    with duckdb.connect(str(served.settings.warehouse_path), read_only=True) as con:
+        row = con.execute(
+            "SELECT min(uscc) FROM feature_snapshots WHERE as_of = (SELECT max(as_of) FROM feature_snapshots)"
+        ).fetchone()
 
     return Keys(
         analyst=make(Role.ANALYST),
@@ -136,6 +143,7 @@ def keys(served) -> Keys:
         admin=make(Role.ADMIN),
         bank_a=make(Role.BANK, "BANK_A"),
         bank_b=make(Role.BANK, "BANK_B"),
+        enterprise=make(Role.ENTERPRISE, uscc=row[0] if row else None),
     )
 
 

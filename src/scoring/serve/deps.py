@@ -132,7 +132,7 @@ AnalystKey = Annotated[ApiKey, Depends(require(Role.ANALYST))]
 AdminKey = Annotated[ApiKey, Depends(require(Role.ADMIN))]
 ConsentReaderKey = Annotated[ApiKey, Depends(require(Role.ADMIN, Role.REGULATOR))]
 EnterpriseReaderKey = Annotated[ApiKey, Depends(require(Role.ENTERPRISE, Role.REGULATOR))]
-AnyKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ANALYST, Role.REGULATOR, Role.ADMIN))]
+AnyKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ANALYST, Role.REGULATOR, Role.ADMIN, Role.ENTERPRISE))]
 
 # ids in paths: what the schema says they are (a stored record's id is a UUID; any other text finds nothing: 404)
 DecisionIdPath = Annotated[str, Path(description="a decision's id (a UUID)", json_schema_extra={"format": "uuid"})]
