@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import (
@@ -130,6 +132,18 @@ class Settings(BaseSettings):
             if env_file.is_file() and env_file.resolve() != Path(".env").resolve():
                 sources.append(DotEnvSettingsSource(settings_cls, env_file=env_file))
         return (*sources, file_secret_settings)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Settings:
+        """A copy with ``update`` applied, its derived paths worked out again.
+
+        pydantic copies the instance's ``__dict__``, where ``cached_property`` keeps its values: a
+        copy with another ``warehouse`` or ``var_dir`` would otherwise keep the old paths.
+        """
+        copy = super().model_copy(update=update, deep=deep)
+        for name, member in vars(type(self)).items():
+            if isinstance(member, cached_property):
+                copy.__dict__.pop(name, None)
+        return copy
 
     def path(self, p: Path, *, setting: str | None = None) -> Path:
         """``p`` resolved against ``home``.

@@ -184,3 +184,37 @@ def records(
     console.print(table)
     excluded = int((~frame["counts"]).sum())
     console.print(f"{len(frame)} records, {excluded} not counted as of {day}")
+
+
+objections_app = typer.Typer(help="Objections (异议) to records, and their deadline.", no_args_is_help=True)
+
+
+@objections_app.command("overdue")
+def objections_overdue(
+    as_of: Annotated[str | None, typer.Option(help="as-of date YYYY-MM-DD (default: the extraction date)")] = None,
+    days: Annotated[int, typer.Option(min=1, help="the deadline in days from the objection")] = 20,
+) -> None:
+    """Objections still open past their deadline (20 days from being raised), oldest first; exit 1 when any."""
+    from scoring.data.ingest import connect, extract_date_of
+    from scoring.features.records import overdue_objections
+
+    settings = Settings()
+    with connect(settings.warehouse_path, read_only=True) as con:
+        day = parse_day(as_of, "--as-of") if as_of else extract_date_of(con)
+        rows = overdue_objections(con, as_of=day, days=days)
+    table = Table(
+        "objection", "uscc", "record", "raised", "open (days)", "overdue (days)", title=f"overdue objections, {day}"
+    )
+    for r in rows:
+        table.add_row(
+            str(r["objection_id"]),
+            str(r["uscc"]),
+            f"{r['record_table']} {r['record_id']}",
+            str(r["raised_date"]),
+            str(r["days_open"]),
+            f"[red]{r['days_overdue']}[/red]",
+        )
+    console.print(table)
+    console.print(f"{len(rows)} objections open more than {days} days as of {day} (逾期未办结的异议)")
+    if rows:
+        raise typer.Exit(code=1)

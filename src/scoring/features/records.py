@@ -171,3 +171,27 @@ def record_status(con: duckdb.DuckDBPyConnection, catalog: Catalog, *, uscc: str
         records = pd.concat([records, pd.DataFrame(monthly)], ignore_index=True)
     records["counts"] = records["counts"].astype(bool)
     return records
+
+
+OBJECTION_DEADLINE_DAYS = 20  # an objection is answered within 20 days of being raised (异议须在20日内办结)
+
+
+def overdue_objections(
+    con: duckdb.DuckDBPyConnection, *, as_of: dt.date, days: int = OBJECTION_DEADLINE_DAYS
+) -> list[dict[str, object]]:
+    """Objections still open on ``as_of`` that were raised more than ``days`` days before it, oldest first.
+
+    Open: not resolved, or resolved on or after ``as_of`` (not yet, as of that day). Each: objection_id,
+    uscc, record_table, record_id, raised_date, days_open, days_overdue.
+    """
+    rows = con.execute(
+        """SELECT objection_id, uscc, record_table, record_id, raised_date,
+                  date_diff('day', raised_date, $as_of) AS days_open
+           FROM objections
+           WHERE (resolved_date IS NULL OR resolved_date >= $as_of)
+             AND raised_date < $as_of AND date_diff('day', raised_date, $as_of) > $days
+           ORDER BY raised_date, objection_id""",
+        {"as_of": as_of, "days": days},
+    ).fetchall()
+    names = ("objection_id", "uscc", "record_table", "record_id", "raised_date", "days_open")
+    return [{**dict(zip(names, r, strict=True)), "days_overdue": r[5] - days} for r in rows]

@@ -196,6 +196,11 @@ class Metrics:
         self.registry_up = Gauge(
             "scoring_registry_reachable", "1 when the last registry check succeeded", registry=self.registry
         )
+        self.objections_overdue = Gauge(
+            "scoring_objections_overdue",
+            "objections still open more than 20 days after they were raised, as of the warehouse's extraction date",
+            registry=self.registry,
+        )
         self.registry_refused = Gauge(
             "scoring_registry_refused",
             "1 for each champion set the registry asks for and this process refuses to serve (it keeps the last "

@@ -21,12 +21,13 @@ from typing import Any
 import duckdb
 import sqlalchemy as sa
 
+from scoring.data.ingest import extract_date_of
 from scoring.domain.check import check_set
 from scoring.domain.models import ModelSet
 from scoring.errors import ApiError
 from scoring.features.catalog import Catalog, load_catalog
 from scoring.features.online import OnlineFeatures, OnlineFeaturesError, load_online
-from scoring.features.records import record_exceptions
+from scoring.features.records import overdue_objections, record_exceptions
 from scoring.registry.champions import Registry
 from scoring.registry.versions import configure
 from scoring.serve.auth import KeyCache, RateLimiter
@@ -74,6 +75,7 @@ class Service:
     keys: KeyCache
     online: OnlineFeatures | None = None
     exceptions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    overdue: list[dict[str, Any]] = field(default_factory=list)  # open objections past their 20 days
     models: ModelSet | None = None
     registry_status: RegistryStatus = field(default_factory=RegistryStatus)
     problems: list[str] = field(default_factory=list)
@@ -128,7 +130,7 @@ class Service:
             return True
         try:
             online = load_online(self.settings.warehouse_path, self.catalog)
-            self.exceptions = load_exceptions(self.settings, self.catalog, online.as_of)
+            self.exceptions, self.overdue = load_exceptions(self.settings, self.catalog, online.as_of)
         except (OnlineFeaturesError, duckdb.Error) as exc:  # duckdb's: a writer came between the two reads
             log.warning("no online features: %s", exc)
             self.problems = [str(exc)]
@@ -242,11 +244,15 @@ class Service:
         return out
 
 
-def load_exceptions(settings: Settings, catalog: Catalog, as_of: dt.date) -> dict[str, list[dict[str, Any]]]:
-    """Per enterprise, its records repaired, deleted after objection or disputed on the snapshot's date."""
+def load_exceptions(
+    settings: Settings, catalog: Catalog, as_of: dt.date
+) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """(per enterprise, its records repaired, deleted after objection or disputed on the snapshot's date;
+    the objections overdue as of the latest data, the warehouse's extraction date)."""
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
         frame = record_exceptions(con, catalog, as_of=as_of)
+        overdue = overdue_objections(con, as_of=extract_date_of(con))
     finally:
         con.close()
     out: dict[str, list[dict[str, Any]]] = {}
@@ -258,4 +264,4 @@ def load_exceptions(settings: Settings, catalog: Catalog, as_of: dt.date) -> dic
             else (str(row["date"])[:10])
         )
         out.setdefault(uscc, []).append(row)
-    return out
+    return out, overdue

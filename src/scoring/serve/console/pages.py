@@ -297,6 +297,8 @@ def alerts(
         kind=kind,
         department=department,
         departments=departments,
+        overdue=service.overdue[:200],
+        overdue_total=len(service.overdue),
     )
 
 

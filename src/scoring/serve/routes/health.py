@@ -42,6 +42,7 @@ def readyz(service: ServiceDep) -> JSONResponse:
 def prometheus(service: ServiceDep, metrics: MetricsDep) -> Response:
     """Prometheus metrics: requests, latency histogram, decisions by grade, model versions."""
     metrics.registry_up.set(1 if service.registry_status.reachable else 0)
+    metrics.objections_overdue.set(len(service.overdue))
     metrics.registry_refused.clear()
     for versions, why in dict(service.registry_status.refused).items():
         metrics.registry_refused.labels(versions, why.split(":", 1)[0]).set(1)
