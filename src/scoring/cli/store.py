@@ -23,7 +23,7 @@ outcomes_app = typer.Typer(help="Loan outcomes banks reported through the API.",
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="bank, analyst, regulator, admin or enterprise")],
+    role: Annotated[str, typer.Option(help="bank, analyst, regulator, admin, enterprise or reviewer")],
     bank_id: Annotated[str | None, typer.Option(help="the bank's id (bank keys only)")] = None,
     uscc: Annotated[
         str | None, typer.Option(help="the enterprise's 统一社会信用代码 (enterprise keys only: it reads about itself)")

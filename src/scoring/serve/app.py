@@ -21,7 +21,7 @@ from scoring.serve.console.headers import ConsoleHeaders
 from scoring.serve.decider import Decider
 from scoring.serve.handlers import install_handlers
 from scoring.serve.middleware import Admission, BodyLimit, Metrics, RequestMetrics
-from scoring.serve.routes import consents, decisions, enterprises, evaluations, health, models, outcomes
+from scoring.serve.routes import consents, decisions, enterprises, evaluations, health, models, outcomes, reviews
 from scoring.serve.state import Service, SwapHook
 from scoring.serve.thin import ThinPreCredit
 from scoring.settings import Settings
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(Admission, limit=settings.max_in_flight, metrics=metrics)  # the outermost: refuses first
     install_handlers(app)
-    for module in (health, models, evaluations, decisions, outcomes, consents, enterprises):
+    for module in (health, models, evaluations, decisions, outcomes, consents, enterprises, reviews):
         app.include_router(module.router)
     hooks += console.install(app, settings)
     return app

@@ -4,7 +4,8 @@ Who may do what (DESIGN.md, "Who uses it"): a bank asks for pre-credit limits an
 enterprises that authorized it, reads its own decisions and reports outcomes; an analyst
 evaluates (one or a batch); a regulator reads and replays every decision and changes nothing; an
 admin manages consents and model reloads; an enterprise reads about itself (its evaluation, its
-query log) and nothing of any other. A key of another role gets a 403, audited.
+query log) and nothing of any other, and asks for a human review of a decision about it, as a bank
+may of its own; a reviewer decides reviews. A key of another role gets a 403, audited.
 """
 
 from __future__ import annotations
@@ -126,7 +127,10 @@ def require(*roles: Role) -> Callable[..., Awaitable[ApiKey]]:
 
 BankKey = Annotated[ApiKey, Depends(require(Role.BANK))]
 EvaluatorKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ANALYST, Role.REGULATOR, Role.ENTERPRISE))]
-DecisionReaderKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.REGULATOR))]
+DecisionReaderKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.REGULATOR, Role.REVIEWER))]
+ReviewAskerKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ENTERPRISE))]
+ReviewQueueKey = Annotated[ApiKey, Depends(require(Role.REVIEWER, Role.REGULATOR))]
+ReviewerKey = Annotated[ApiKey, Depends(require(Role.REVIEWER))]
 RegulatorKey = Annotated[ApiKey, Depends(require(Role.REGULATOR))]
 AnalystKey = Annotated[ApiKey, Depends(require(Role.ANALYST))]
 AdminKey = Annotated[ApiKey, Depends(require(Role.ADMIN))]
@@ -136,4 +140,5 @@ AnyKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ANALYST, Role.REGULAT
 
 # ids in paths: what the schema says they are (a stored record's id is a UUID; any other text finds nothing: 404)
 DecisionIdPath = Annotated[str, Path(description="a decision's id (a UUID)", json_schema_extra={"format": "uuid"})]
+ReviewIdPath = Annotated[str, Path(description="a review request's id (a UUID)", json_schema_extra={"format": "uuid"})]
 ConsentIdPath = Annotated[str, Path(description="a consent's id (a UUID)", json_schema_extra={"format": "uuid"})]

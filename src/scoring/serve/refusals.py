@@ -15,6 +15,7 @@ ROLE_ZH = {
     Role.REGULATOR: "监管人员",
     Role.ADMIN: "管理员",
     Role.ENTERPRISE: "企业",
+    Role.REVIEWER: "复核人员",
 }
 
 

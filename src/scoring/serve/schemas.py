@@ -10,6 +10,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from scoring.data.uscc import UsccFault, UsccProblem, validate
 from scoring.errors import ScoringError
+from scoring.serve.schemas_reviews import ReviewPublic
+from scoring.serve.times import UtcDatetime
 from scoring.store import Purpose
 
 EXAMPLE_USCC = "91320100748204660Q"
@@ -56,14 +58,6 @@ Uscc = Annotated[
         json_schema_extra={"pattern": USCC_PATTERN, "format": "uscc"},
     ),
 ]
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """A time with its offset: the store keeps UTC, and SQLite gives it back without the zone."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 def _iso_date(value: object) -> object:
@@ -325,6 +319,9 @@ class DecisionResponse(BaseModel):
     disputed_records: list[RecordPublic]
     warnings: list[str]
     audit: dict[str, Any] = Field(description="the decision's place in the audit hash chain: seq, hash")
+    reviews: list[ReviewPublic] = Field(
+        default_factory=list, description="human reviews asked for, and their conclusions (the decision stays as made)"
+    )
 
 
 class ReplayResponse(BaseModel):

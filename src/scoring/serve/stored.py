@@ -21,6 +21,7 @@ from scoring.domain.policy import LimitPolicy
 from scoring.errors import ApiError
 from scoring.serve.flow import public
 from scoring.serve.schemas import DecisionResponse, ReplayResponse, RequesterPublic
+from scoring.serve.schemas_reviews import ReviewPublic
 from scoring.serve.state import Service
 from scoring.store import ApiKey, Role, get_decision
 
@@ -38,14 +39,21 @@ def visible_decision(service: Service, key: ApiKey, decision_id: str) -> dict[st
             field="decision_id",
         ) from None
     stored = get_decision(service.engine, decision_id)
-    # another bank's decision answers exactly as a missing one: its existence is not disclosed either
-    if stored is None or (key.role == Role.BANK and stored["bank_id"] != key.bank_id):
+    # another bank's decision (or, to an enterprise, one about another enterprise) answers exactly as a
+    # missing one: its existence is not disclosed either
+    if (
+        stored is None
+        or (key.role == Role.BANK and stored["bank_id"] != key.bank_id)
+        or (key.role == Role.ENTERPRISE and not key.is_about(stored["uscc"]))
+    ):
         raise ApiError(404, "unknown_decision", "没有该决定", f"no decision {decision_id} visible to this key")
     return stored
 
 
-def decision_response(stored: dict[str, Any], key: ApiKey) -> DecisionResponse:
-    """A stored decision in full, as the caller's role may see it."""
+def decision_response(
+    stored: dict[str, Any], key: ApiKey, reviews: list[ReviewPublic] | None = None
+) -> DecisionResponse:
+    """A stored decision in full, as the caller's role may see it, with its human reviews."""
     p = stored["payload"]
     return DecisionResponse(
         decision_id=stored["event_id"],
@@ -65,6 +73,7 @@ def decision_response(stored: dict[str, Any], key: ApiKey) -> DecisionResponse:
         disputed_records=p["disputed_records"],
         warnings=p.get("warnings", []),
         audit={"seq": stored["seq"], "hash": stored["hash"], "prev_hash": stored["prev_hash"]},
+        reviews=reviews or [],
     )
 
 

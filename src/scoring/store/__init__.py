@@ -26,6 +26,14 @@ from scoring.store.keys import ApiKey, Role, authenticate, create_key, list_keys
 from scoring.store.outage import StoreUnavailable, unavailable
 from scoring.store.outcomes import LOAN_COLUMNS, reported_loans
 from scoring.store.query_log import queries_about
+from scoring.store.reviews import (
+    AlreadyReviewed,
+    decide_review,
+    open_reviews,
+    request_review,
+    review_request,
+    reviews_of,
+)
 from scoring.store.sessions import end_session, open_session, session_key
 from scoring.store.tables import DECISION_KINDS, GENESIS, decision_index, metadata
 
@@ -33,6 +41,7 @@ __all__ = [
     "DECISION_KINDS",
     "GENESIS",
     "LOAN_COLUMNS",
+    "AlreadyReviewed",
     "ApiKey",
     "ChainReport",
     "DuplicateEvent",
@@ -44,6 +53,7 @@ __all__ = [
     "append_each",
     "authenticate",
     "create_key",
+    "decide_review",
     "decision_index",
     "end_session",
     "engine_for",
@@ -57,9 +67,13 @@ __all__ = [
     "live_consent",
     "live_consents",
     "metadata",
+    "open_reviews",
     "open_session",
     "queries_about",
     "reported_loans",
+    "request_review",
+    "review_request",
+    "reviews_of",
     "revoke_consent",
     "revoke_key",
     "rotate_key",

@@ -25,6 +25,7 @@ class Role(StrEnum):
     REGULATOR = "regulator"
     ADMIN = "admin"
     ENTERPRISE = "enterprise"  # the enterprise a key is bound to (its USCC) reading about itself
+    REVIEWER = "reviewer"  # decides requests for a human review (人工复核) of a decision
 
 
 @dataclass(frozen=True)

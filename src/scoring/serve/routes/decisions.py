@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scoring.serve import stored
+from scoring.serve import reviews, stored
 from scoring.serve.deps import DecisionIdPath, DecisionReaderKey, RegulatorKey, ServiceDep
 from scoring.serve.responses import errors
 from scoring.serve.schemas import DecisionResponse, ReplayResponse
@@ -20,8 +20,10 @@ router = APIRouter(tags=["decisions"])
 )
 def decision(decision_id: DecisionIdPath, key: DecisionReaderKey, service: ServiceDep) -> DecisionResponse:
     """A stored decision in full: inputs, every SHAP value, reasons, policy steps, model versions,
-    requester, consent, excluded and disputed records. A bank sees only its own decisions."""
-    return stored.decision_response(stored.visible_decision(service, key, decision_id), key)
+    requester, consent, excluded and disputed records, and its human reviews. A bank sees only its own
+    decisions."""
+    found = stored.visible_decision(service, key, decision_id)
+    return stored.decision_response(found, key, reviews.of_decision(service, decision_id))
 
 
 @router.post(
