@@ -79,7 +79,9 @@ def test_a_reviewer_concludes_once_with_a_reason_and_the_decision_stays_as_made(
     )
     assert done.status_code == 201, done.text
     assert (done.json()["status"], done.json()["outcome"], done.json()["grade"]) == ("decided", "overridden", grade)
-    again = client.post(conclusion, json={"outcome": "confirmed", "reason": "再次复核该申请"}, headers=heads["reviewer"])
+    again = client.post(
+        conclusion, json={"outcome": "confirmed", "reason": "再次复核该申请"}, headers=heads["reviewer"]
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_reviewed"
     assert asked["review_id"] not in [
         r["review_id"] for r in client.get("/v1/reviews", headers=heads["reviewer"]).json()
