@@ -76,7 +76,7 @@ def made(server, served, keys) -> dict:
         f"{server}/v1/evaluations", json={"uscc": uscc}, headers={"Authorization": f"Bearer {keys.analyst}"}, timeout=30
     )
     assert ev.status_code == 200, ev.text
-    return {"uscc": uscc, "name": name, "pre_credit": pre.json(), "evaluation": ev.json()}
+    return {"uscc": uscc, "name": name, "pre_credit": pre.json(), "evaluation": ev.json(), "bank_key": keys.bank_a}
 
 
 def _sign_in(page, server: str, key: str) -> None:
@@ -299,3 +299,44 @@ def test_an_enterprise_signs_in_to_its_own_page_and_sees_who_asked_about_it(page
     answer = page.goto(f"{server}/console/me")
     assert answer is not None and "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert page.evaluate("document.styleSheets.length") == 1 and violations == []
+
+
+def test_a_reviewer_concludes_a_review_from_the_queue(page, server, served, made) -> None:
+    """Issue 19, item 5: the enterprise asks (API); the reviewer sees the request with the decision in the
+    console, overrides the grade with a reason; the bank reads the conclusion beside its unchanged decision."""
+    from scoring.store import Role, create_key
+
+    engine = engine_for(served.settings.decision_url)
+    enterprise, _ = create_key(engine, role=Role.ENTERPRISE, uscc=made["uscc"], label="review e2e")
+    reviewer, _ = create_key(engine, role=Role.REVIEWER, label="复核员甲")
+    decision = made["pre_credit"]
+    asked = httpx.post(
+        f"{server}/v1/decisions/{decision['decision_id']}/reviews",
+        json={"reason": "上月已完成信用修复，请复核"},
+        headers={"Authorization": f"Bearer {enterprise}"},
+        timeout=30,
+    )
+    assert asked.status_code == 201, asked.text
+    review_id = asked.json()["review_id"]
+    _sign_in(page, server, reviewer)
+    assert page.url.endswith("/console/reviews")
+    card = page.locator(f"#review-{review_id}")
+    assert "上月已完成信用修复" in card.inner_text() and decision["grade"] in card.inner_text()
+    page.goto(f"{server}/console/decisions")  # a supervisor's page: back to the queue
+    assert page.url.endswith("/console/reviews")
+    grade = "A" if decision["grade"] != "A" else "B"
+    card = page.locator(f"#review-{review_id}")
+    card.locator("select[name=outcome]").select_option("overridden")
+    card.locator("select[name=grade]").select_option(grade)
+    card.locator("textarea[name=reason]").fill("修复记录核实无误，等级调整")
+    card.locator("button[type=submit]").click()
+    assert "复核结论已记录" in page.locator("#done").inner_text()
+    assert page.locator(f"#review-{review_id}").count() == 0
+    stored = httpx.get(
+        f"{server}/v1/decisions/{decision['decision_id']}",
+        headers={"Authorization": f"Bearer {made['bank_key']}"},
+        timeout=30,
+    ).json()
+    review = next(r for r in stored["reviews"] if r["review_id"] == review_id)
+    assert (review["outcome"], review["grade"]) == ("overridden", grade)
+    assert stored["evaluation"]["grade"] == decision["grade"]

@@ -14,10 +14,10 @@ from fastapi.responses import HTMLResponse
 
 from scoring.errors import ApiError
 from scoring.serve import flow
-from scoring.serve.console.session import COOKIE, SignedOut
+from scoring.serve.console.session import session_of
 from scoring.serve.console.views import beijing_time, page
 from scoring.serve.deps import ServiceDep
-from scoring.store import ApiKey, Role, queries_about, session_key
+from scoring.store import ApiKey, Role, queries_about
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -30,18 +30,11 @@ ROLE_OF_REQUESTER = {
 }
 
 
-def signed_in_enterprise(request: Request, service: ServiceDep) -> ApiKey:
-    """The key of the request's console session when it is an enterprise's, else SignedOut."""
-    token = request.cookies.get(COOKIE)
-    key = session_key(service.engine, token) if token else None
-    if key is None or key.role != Role.ENTERPRISE or not key.uscc:
-        raise SignedOut("no valid console session of an enterprise: sign in")
-    return key
-
-
 @router.get("/me", response_class=HTMLResponse)
-def me(request: Request, key: Annotated[ApiKey, Depends(signed_in_enterprise)], service: ServiceDep) -> HTMLResponse:
-    assert key.uscc is not None  # (signed_in_enterprise)
+def me(
+    request: Request, key: Annotated[ApiKey, Depends(session_of(Role.ENTERPRISE))], service: ServiceDep
+) -> HTMLResponse:
+    assert key.uscc is not None  # an enterprise key always names its enterprise (keys.create_key)
     try:
         evaluation = flow.evaluate(service, key, key.uscc)
         unavailable = None

@@ -9,6 +9,7 @@ server worker knows them, and a revoked key ends its sessions at once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
@@ -20,12 +21,15 @@ from scoring.serve.console.limits import LOCK_SECONDS, SignInLimits, prefix_of
 from scoring.serve.console.views import no_store, page, safe_next
 from scoring.serve.deps import ServiceDep
 from scoring.serve.refusals import ROLE_ZH, refuse
+from scoring.serve.state import Service
 from scoring.store import ApiKey, Event, Role, append, authenticate, end_session, open_session, session_key
 
 COOKIE = "scoring_console"
 SESSION_HOURS = 8
 CONSOLE_ROLES = (Role.REGULATOR, Role.ANALYST)
-SIGN_IN_ROLES = (*CONSOLE_ROLES, Role.ENTERPRISE)  # an enterprise signs in to its own page only (mine.py)
+# an enterprise signs in to its own page only (mine.py), a reviewer to the review queue (review_queue.py)
+SIGN_IN_ROLES = (*CONSOLE_ROLES, Role.ENTERPRISE, Role.REVIEWER)
+OWN_PAGE = {Role.ENTERPRISE: "/console/me", Role.REVIEWER: "/console/reviews"}
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -39,15 +43,16 @@ class SignedOut(ScoringError):
 
 
 class OwnPageOnly(ScoringError):
-    """An enterprise's session on a supervisor's page: go to the enterprise's own page."""
+    """An enterprise's or a reviewer's session on a supervisor's page: go to its own page (the message)."""
 
     code = "own_page_only"
     status = 403
-    title_zh = "企业只能查看本企业的页面"
+    title_zh = "该角色只能查看自己的页面"
 
 
-async def to_own_page(request: Request, _: Exception) -> Response:
-    return no_store(RedirectResponse("/console/me", status_code=303))
+async def to_own_page(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OwnPageOnly)  # registered for it alone
+    return no_store(RedirectResponse(exc.message_en, status_code=303))
 
 
 def signed_in(request: Request, service: ServiceDep) -> ApiKey:
@@ -56,14 +61,28 @@ def signed_in(request: Request, service: ServiceDep) -> ApiKey:
     if not token:
         raise SignedOut("no valid console session: sign in")
     key = session_key(service.engine, token)
-    if key is not None and key.role == Role.ENTERPRISE:
-        raise OwnPageOnly("an enterprise's session shows its own page only")
+    if key is not None and key.role in OWN_PAGE:
+        raise OwnPageOnly(OWN_PAGE[key.role])
     if key is None or key.role not in CONSOLE_ROLES:
         raise SignedOut("no valid console session: sign in")
     return key
 
 
 SignedIn = Annotated[ApiKey, Depends(signed_in)]
+
+
+def session_of(role: Role) -> Callable[[Request, Service], ApiKey]:
+    """A dependency: the key of the request's console session when it is of ``role`` (an enterprise's
+    own page, the reviewers' queue), else SignedOut."""
+
+    def check(request: Request, service: ServiceDep) -> ApiKey:
+        token = request.cookies.get(COOKIE)
+        key = session_key(service.engine, token) if token else None
+        if key is None or key.role != role:
+            raise SignedOut(f"no valid console session of a {role.value}: sign in")
+        return key
+
+    return check
 
 
 def same_origin(request: Request) -> None:
@@ -129,7 +148,7 @@ def login(
             key,
             code="forbidden_role",
             zh=f"{ROLE_ZH[key.role]}密钥不能登录监管控制台",
-            en=f"a {key.role.value} key may not sign in to the console (allowed: regulator, analyst, enterprise)",
+            en=f"a {key.role.value} key may not sign in to the console (allowed: regulator, analyst, enterprise, reviewer)",
             uscc=None,
             what="POST /console/login",
         )
@@ -139,12 +158,12 @@ def login(
             None,
             403,
             next=safe_next(next),
-            error=f"{ROLE_ZH[key.role]}密钥不能登录监管控制台（限监管人员、分析人员；企业可登录本企业页面）。"
+            error=f"{ROLE_ZH[key.role]}密钥不能登录监管控制台（限监管人员、分析人员；企业、复核人员可登录各自页面）。"
             "此次尝试已记入审计日志。",
         )
     token = open_session(service.engine, key, hours=SESSION_HOURS)
     append(service.engine, [Event(kind="console_sign_in", payload={"session_hours": SESSION_HOURS}, key=key)])
-    target = "/console/me" if key.role == Role.ENTERPRISE else safe_next(next)
+    target = OWN_PAGE.get(key.role) or safe_next(next)
     out = no_store(RedirectResponse(target, status_code=303))
     out.set_cookie(
         COOKIE,
