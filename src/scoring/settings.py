@@ -140,9 +140,10 @@ class Settings(BaseSettings):
         copy with another ``warehouse`` or ``var_dir`` would otherwise keep the old paths.
         """
         copy = super().model_copy(update=update, deep=deep)
-        for name, member in vars(type(self)).items():
-            if isinstance(member, cached_property):
-                copy.__dict__.pop(name, None)
+        for cls in type(self).__mro__:
+            for name, member in vars(cls).items():
+                if isinstance(member, cached_property):
+                    copy.__dict__.pop(name, None)
         return copy
 
     def path(self, p: Path, *, setting: str | None = None) -> Path:

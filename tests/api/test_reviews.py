@@ -56,11 +56,14 @@ def test_the_enterprise_and_the_bank_ask_others_cannot(world) -> None:
         refused = client.post(path, json={"reason": "想看看别人的决定"}, headers=heads[who])
         assert refused.status_code == 404 and refused.json()["error"]["code"] == "unknown_decision", who
     assert client.post(path, json={"reason": "分析人员申请复核"}, headers=heads["analyst"]).status_code == 403
+    again = client.post(path, json={"reason": "再提一次同样的申请"}, headers=heads["a"])
+    assert again.status_code == 409 and again.json()["error"]["code"] == "review_pending"  # one open at a time
     assert client.post(path, json={"reason": "短"}, headers=heads["a"]).status_code == 422
 
 
 def test_a_reviewer_concludes_once_with_a_reason_and_the_decision_stays_as_made(world) -> None:
-    client, heads, decided, engine = world
+    client, heads, _, engine = world
+    decided = client.post("/v1/pre-credit", json={"uscc": world[2]["uscc"]}, headers=heads["bank"]).json()
     path = f"/v1/decisions/{decided['decision_id']}/reviews"
     asked = client.post(path, json={"reason": "请复核：已结清欠税"}, headers=heads["a"]).json()
     queue = client.get("/v1/reviews", headers=heads["reviewer"]).json()

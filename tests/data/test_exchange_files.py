@@ -143,3 +143,29 @@ def test_a_million_rows_a_tenth_bad_each_at_its_line(fresh: Path, codes: list[st
     assert mismatched == (0,)
     got = con.execute("SELECT line, field FROM quarantine WHERE table_name = 'penalties' ORDER BY line").fetchall()
     assert dict(got) == messy.bad and len(got) == len(messy.bad)
+
+
+def test_a_lone_carriage_return_is_text_and_moves_no_line(fresh: Path, codes: list[str], tmp_path: Path) -> None:
+    a = codes[0]
+    path = tmp_path / "penalties.csv"
+    path.write_bytes(
+        (
+            f"{HEADER}\r\n"  # CRLF line ends
+            f'P-1,{a},市场监管,一般,5,2024-03-01,2025-03-01,,"x\ry"\r\n'  # a CR inside a quoted note
+            f"P-2,{a},市场监管,一般,5\r\n"  # too few fields
+            f"P-3,{a},市场监管,一般,5,2024-03-01,2025-03-01,,z\r\n"
+        ).encode()
+    )
+    (load,) = ingest([path], fresh).tables
+    assert (load.rows_read, load.inserted, load.quarantined) == (3, 2, 1)
+    con = duckdb.connect(str(fresh), read_only=True)
+    assert dict(con.execute("SELECT penalty_id, _line FROM penalties").fetchall()) == {"P-1": 2, "P-3": 4}
+    ((line, (_, _, record)),) = _quarantine(fresh).items()
+    assert line == 3 and "P-2" in record
+
+
+def test_a_file_of_cr_line_ends_is_a_named_failure_not_a_crash(fresh: Path, codes: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "penalties.csv"
+    path.write_bytes(f"{HEADER}\rP-1,{codes[0]},市场监管,一般,5,2024-03-01,2025-03-01,,\r".encode())
+    report = ingest([path], fresh)
+    assert "lines must end with LF or CRLF" in report.failures[str(path)]

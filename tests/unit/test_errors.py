@@ -61,3 +61,20 @@ def test_an_error_without_a_status_is_a_logged_500_that_keeps_its_text_inside(ca
     assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
     assert "secret" not in r.text
     assert any("catalog.yaml" in str(rec.exc_info[1]) for rec in caplog.records if rec.exc_info)
+
+
+def test_only_a_store_that_cannot_be_reached_is_503_store_unavailable() -> None:
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from scoring.store import unavailable
+
+    def wrapped(orig: Exception, kind: type[sa.exc.DBAPIError] = sa.exc.OperationalError) -> sa.exc.DBAPIError:
+        return kind("SELECT 1", {}, orig)
+
+    locked = unavailable(wrapped(sqlite3.OperationalError("database is locked")))
+    assert locked is not None and locked.code == "store_unavailable" and locked.headers == {"Retry-After": "5"}
+    assert unavailable(wrapped(sqlite3.OperationalError("no such table: audit_log"))) is None  # a fault of the code
+    assert unavailable(wrapped(sqlite3.IntegrityError("UNIQUE constraint failed"), sa.exc.IntegrityError)) is None
+    assert unavailable(ValueError("not a driver's error")) is None

@@ -127,7 +127,8 @@ def require(*roles: Role) -> Callable[..., Awaitable[ApiKey]]:
 
 BankKey = Annotated[ApiKey, Depends(require(Role.BANK))]
 EvaluatorKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ANALYST, Role.REGULATOR, Role.ENTERPRISE))]
-DecisionReaderKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.REGULATOR, Role.REVIEWER))]
+DecisionReaderKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.REGULATOR))]
+DecisionViewerKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.REGULATOR, Role.REVIEWER))]  # one decision
 ReviewAskerKey = Annotated[ApiKey, Depends(require(Role.BANK, Role.ENTERPRISE))]
 ReviewQueueKey = Annotated[ApiKey, Depends(require(Role.REVIEWER, Role.REGULATOR))]
 ReviewerKey = Annotated[ApiKey, Depends(require(Role.REVIEWER))]

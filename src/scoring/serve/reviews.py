@@ -22,6 +22,13 @@ def ask(service: Service, key: ApiKey, decision_id: str, reason: str) -> ReviewP
     """A review request of ``key`` (a bank's or an enterprise's: the route's roles) for the decision; 404
     for a decision it may not see (another bank's, another enterprise's), as for a missing one."""
     decision = visible_decision(service, key, decision_id)
+    if any(r["key_id"] == key.key_id and r["decided"] is None for r in reviews_of(service.engine, decision_id)):
+        raise ApiError(
+            409,
+            "review_pending",
+            "该决定已有本方提出、尚未办结的复核申请",
+            "this key's review request of the decision is still open",
+        )
     return public({**request_review(service.engine, key, decision, reason), "decided": None})
 
 
@@ -30,6 +37,14 @@ def conclude(service: Service, key: ApiKey, review_id: str, conclusion: ReviewCo
     request = review_request(service.engine, review_id)
     if request is None:
         raise NO_REVIEW
+    if conclusion.pre_credit_limit is not None and request["payload"]["decision_kind"] != "pre_credit":
+        raise ApiError(
+            422,
+            "invalid_request",
+            "评价决定没有预授信额度可改",
+            "an evaluation has no pre-credit limit to override",
+            field="pre_credit_limit",
+        )
     decided = {**conclusion.model_dump(), "reviewer": key.label or key.key_id}
     return public({**request, "decided": decide_review(service.engine, key, request, decided)})
 

@@ -83,8 +83,10 @@ def _add_columns(engine: sa.Engine) -> None:
                 try:
                     with engine.begin() as con:
                         con.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
-                except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # another process added it first
-                    pass
+                except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                    # another process added it first; anything else (a lock, no privilege) is raised
+                    if name not in {c["name"] for c in sa.inspect(engine).get_columns(table)}:
+                        raise
 
 
 def placeholder(dialect: sa.Dialect) -> str:

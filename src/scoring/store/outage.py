@@ -30,17 +30,31 @@ class StoreUnavailable(ScoringError):
         )
 
 
+# what says the store cannot be reached, and nothing else (a fault of the code stays a logged 500):
+# PostgreSQL's connection exceptions (SQLSTATE class 08) and shutdowns (57P01-57P03); SQLite's locks
+# held past the busy timeout and a file it cannot open
+_PG_STATES = ("57P01", "57P02", "57P03")
+_SQLITE_WORDS = ("database is locked", "database table is locked", "database is busy", "unable to open database")
+
+
 def unavailable(exc: BaseException) -> StoreUnavailable | None:
     """The :class:`StoreUnavailable` that ``exc`` means, or None when it is another fault.
 
-    The store is unavailable when the driver could not connect or lost its connection
-    (``OperationalError``, ``InterfaceError``, or any DBAPI error SQLAlchemy marks as a disconnect).
-    The driver's words (they name hosts and ports) stay with ``exc``, for the log; the answer says none.
+    The store is unavailable when SQLAlchemy marks the error a disconnect, when the driver could not
+    connect at all (psycopg's errors without a SQLSTATE), when PostgreSQL names a connection failure or
+    a shutdown, or when SQLite's lock was not released in time. The driver's words (they name hosts and
+    ports) stay with ``exc``, for the log; the answer says none.
     """
     if isinstance(exc, StoreUnavailable):
         return exc
-    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
-        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
-    ):
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
+    if exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError):
         return StoreUnavailable()
-    return None
+    state = getattr(exc.orig, "sqlstate", None)
+    driver = type(exc.orig).__module__.split(".", 1)[0]
+    if driver == "psycopg":
+        down = state is None or state.startswith("08") or state in _PG_STATES
+    else:
+        down = isinstance(exc, sa.exc.OperationalError) and any(w in str(exc.orig).lower() for w in _SQLITE_WORDS)
+    return StoreUnavailable() if down else None

@@ -86,6 +86,23 @@ class Normalized:
     blank_lines: int = 0
     gbk_lines: int = 0
     utf8_lines: int = 0
+    cr_marked: bool = False  # carriage returns inside fields were written as CR_MARK (DuckDB's reader refuses them)
+
+
+# DuckDB's CSV reader will not take a carriage return inside a quoted field when lines end with LF: in the
+# clean copy a field's CR is written as this private-use character, and the staging query puts it back
+CR_MARK = "\ue000"
+
+
+def _holds(path: Path, needle: bytes) -> bool:
+    """Whether the file's bytes hold ``needle`` (read in blocks; a needle split across two is found too)."""
+    tail = b""
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            if needle in tail + block:
+                return True
+            tail = block[-len(needle) :]
+    return False
 
 
 def read_header(path: Path) -> tuple[list[str], str]:
@@ -98,7 +115,12 @@ def read_header(path: Path) -> tuple[list[str], str]:
         delimiter = csv.Sniffer().sniff(first, delimiters=",\t;|").delimiter
     except csv.Error:
         delimiter = ","
-    header = next(csv.reader([first], delimiter=delimiter))
+    try:
+        header = next(csv.reader([first], delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        raise IngestError(
+            f"{path}: the header line cannot be read as CSV ({exc}); lines must end with LF or CRLF"
+        ) from exc
     return [h.strip() for h in header], delimiter
 
 
@@ -115,9 +137,14 @@ def normalize(path: Path, workdir: Path) -> Normalized:
     header, delimiter = read_header(path)
     out = Normalized(rows=workdir / "rows.csv", rejects=workdir / "rejects.csv", header=header)
     rejected: list[tuple[int, int, str]] = []  # (first line, last line, reason)
+    out.cr_marked = _holds(path, b"\r")
+    if out.cr_marked and _holds(path, CR_MARK.encode()):
+        raise IngestError(f"{path}: holds both carriage returns and U+E000, which the load uses to carry them")
     with path.open("rb") as f, out.rows.open("w", encoding="utf-8", newline="") as rows_file:
         lines = None if decodes_as(path, "utf-8") else Lines(f)
-        text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="") if lines is None else lines
+        # newline="\n": a line ends at LF alone, as in Lines and the rejects' second pass (a lone CR
+        # is text, and csv reads CRLF as the end of a record)
+        text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="\n") if lines is None else lines
         rows = csv.writer(rows_file, lineterminator="\n")
         rows.writerow(["_line", *(f"c{i}" for i in range(len(header)))])
         reader = csv.reader(text, delimiter=delimiter, strict=True)
@@ -139,6 +166,8 @@ def normalize(path: Path, workdir: Path) -> Normalized:
                 why = f"malformed line: {len(record)} fields where the header has {len(header)} (字段数不符)"
                 rejected.append((start, reader.line_num, why))
             else:
+                if out.cr_marked:
+                    record = [f.replace("\r", CR_MARK) for f in record]
                 record.insert(0, start)  # type: ignore[arg-type]  # (in place: this loop runs once a record)
                 rows.writerow(record)
                 out.records += 1
@@ -165,5 +194,10 @@ def _write_rejects(path: Path, rejected: list[tuple[int, int, str]], target: Pat
                 continue
             held.append(decode_line(raw)[0])
             if number == last:
-                writer.writerow([first, "(line)", reason, "".join(held).rstrip("\r\n")])
+                text = "".join(held).rstrip("\r\n").replace("\r", CR_MARK)  # (put back by the staging query)
+                writer.writerow([first, "(line)", reason, text])
                 held, current = [], next(wanted, None)
+    if current is not None:  # the first pass and this one disagree on the lines: never lose a record silently
+        raise IngestError(
+            f"{path}: rejected record at line {current[0]} not found again; nothing of the file was loaded"
+        )

@@ -83,7 +83,7 @@ def ingest(
     load_id = dt.datetime.now().strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
     report = LoadReport(load_id=load_id, extract_date=extract_date, tables=[])
     with connect(warehouse, memory_limit=memory_limit) as con, interrupted_load_marker(warehouse, load_id) as before:
-        report.interrupted = before
+        report.interrupted = None if before is None or _committed(con, before) else before
         readable_files = _readable(con, files, report)
         try:
             con.execute("BEGIN TRANSACTION")
@@ -103,6 +103,14 @@ def ingest(
                 raise LoadAborted.of(load_id, exc) from exc
             raise
     return report
+
+
+def _committed(con: duckdb.DuckDBPyConnection, marker: dict) -> bool:
+    """Whether the load a marker names committed (killed between its commit and removing the marker)."""
+    try:
+        return bool(count(con, "SELECT count(*) FROM load_reports WHERE load_id = ?", [str(marker.get("load_id"))]))
+    except duckdb.CatalogException:  # a new warehouse: no load ever committed
+        return False
 
 
 def _readable(

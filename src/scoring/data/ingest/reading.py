@@ -9,7 +9,7 @@ import duckdb
 
 from scoring.data import schema
 from scoring.data.ingest.errors import IngestError
-from scoring.data.ingest.exchange import decodes_as, normalize, read_header
+from scoring.data.ingest.exchange import CR_MARK, decodes_as, normalize, read_header
 from scoring.data.ingest.sql import drop, ident, quote
 
 
@@ -121,28 +121,33 @@ def _stage_csv(
     if clean.gbk_lines and clean.utf8_lines:
         notes["lines in GBK among UTF-8 ones, each read in its own encoding (编码混合)"] = clean.gbk_lines
     types = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
-    select = ", ".join(f"c{header.index(mapping[c.name])} AS {c.name}" for c in table.columns)
+
+    def field(c: schema.Column) -> str:
+        raw = f"c{header.index(mapping[c.name])}"
+        return f"replace({raw}, {quote(CR_MARK)}, chr(13))" if clean.cr_marked else raw
+
+    select = ", ".join(f"{field(c)} AS {c.name}" for c in table.columns)
     for leftover in ("csv_rejects", "csv_scans"):  # DuckDB appends to these: start each file empty
         drop(con, leftover)
     drop(con, "raw")
     # written by csv.writer with exactly these columns: DuckDB reads it without sniffing; should it still
     # refuse a record, the record keeps its line (the first field) and goes to quarantine with the others
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE raw AS SELECT {select}, _line FROM read_csv(?, header = true, delim = ',',
+        f"""CREATE OR REPLACE TEMP TABLE raw AS SELECT {select}, _line FROM read_csv(?, header = true, delim = ',', new_line = '\\n', auto_detect = false,
                 quote = '"', escape = '"', columns = {{'_line': 'BIGINT', {types}}}, store_rejects = true,
                 rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')""",  # nosec B608 # contract names, numbered fields
         [str(clean.rows)],
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE rejects AS
-           SELECT line::BIGINT AS line, field, reason, record
-           FROM read_csv(?, header = true, delim = ',', quote = '"', escape = '"',
+           SELECT line::BIGINT AS line, field, reason, replace(record, $mark, chr(13)) AS record
+           FROM read_csv($path, header = true, delim = ',', new_line = '\\n', auto_detect = false, quote = '"', escape = '"',
                          columns = {'line': 'BIGINT', 'field': 'VARCHAR', 'reason': 'VARCHAR', 'record': 'VARCHAR'})
            UNION ALL
            SELECT try_cast(split_part(any_value(csv_line), ',', 1) AS BIGINT), '(line)',
                   'malformed line: ' || arg_min(error_message, column_idx), any_value(csv_line)
            FROM csv_rejects GROUP BY line""",
-        [str(clean.rejects)],
+        {"path": str(clean.rejects), "mark": CR_MARK},
     )
     counts = dict(con.execute("SELECT reason, count(*) FROM rejects GROUP BY 1").fetchall())
     return counts, notes

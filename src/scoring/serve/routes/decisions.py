@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from scoring.serve import reviews, stored
-from scoring.serve.deps import DecisionIdPath, DecisionReaderKey, RegulatorKey, ServiceDep
+from scoring.serve.deps import DecisionIdPath, DecisionViewerKey, RegulatorKey, ServiceDep
 from scoring.serve.responses import errors
 from scoring.serve.schemas import DecisionResponse, ReplayResponse
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["decisions"])
     response_model_exclude_none=False,
     responses=errors(401, 403, 404, 429),
 )
-def decision(decision_id: DecisionIdPath, key: DecisionReaderKey, service: ServiceDep) -> DecisionResponse:
+def decision(decision_id: DecisionIdPath, key: DecisionViewerKey, service: ServiceDep) -> DecisionResponse:
     """A stored decision in full: inputs, every SHAP value, reasons, policy steps, model versions,
     requester, consent, excluded and disputed records, and its human reviews. A bank sees only its own
     decisions."""
