@@ -340,3 +340,35 @@ def test_a_reviewer_concludes_a_review_from_the_queue(page, server, served, made
     review = next(r for r in stored["reviews"] if r["review_id"] == review_id)
     assert (review["outcome"], review["grade"]) == ("overridden", grade)
     assert stored["evaluation"]["grade"] == decision["grade"]
+
+
+def test_an_enterprise_asks_for_a_review_from_its_page_and_reads_the_conclusion(page, server, served, made) -> None:
+    """Issue 19, item 5, the enterprise's side in the console: the request with its reason from /console/me,
+    the conclusion shown there once a reviewer has decided."""
+    from scoring.store import Role, create_key
+
+    engine = engine_for(served.settings.decision_url)
+    enterprise, _ = create_key(engine, role=Role.ENTERPRISE, uscc=made["uscc"], label="review page e2e")
+    reviewer, _ = create_key(engine, role=Role.REVIEWER, label="复核员乙")
+    _sign_in(page, server, enterprise)
+    decision = made["evaluation"]["decision_id"]
+    page.select_option("#ask-review select[name=decision_id]", decision)
+    page.fill("#ask-review textarea[name=reason]", "短")
+    page.evaluate("document.querySelector('#ask-review textarea').removeAttribute('minlength')")
+    page.click("#ask-review button[type=submit]")
+    assert "至少5个字" in page.locator(".error").inner_text()
+    page.select_option("#ask-review select[name=decision_id]", decision)
+    page.fill("#ask-review textarea[name=reason]", "行政处罚已完成信用修复，请复核等级")
+    page.click("#ask-review button[type=submit]")
+    review_id = page.locator("#asked").inner_text().split("（", 1)[1].split("）", 1)[0]
+    assert "待复核" in page.locator("#review-list").inner_text()
+    answered = httpx.post(
+        f"{server}/v1/reviews/{review_id}/conclusion",
+        json={"outcome": "confirmed", "reason": "修复在评价日之后，维持原等级"},
+        headers={"Authorization": f"Bearer {reviewer}"},
+        timeout=30,
+    )
+    assert answered.status_code == 201, answered.text
+    page.goto(f"{server}/console/me")
+    listed = page.locator("#review-list").inner_text()
+    assert "已办结" in listed and "维持原决定" in listed and "修复在评价日之后" in listed

@@ -13,7 +13,7 @@ from scoring.errors import ApiError
 from scoring.serve.schemas_reviews import ReviewConclusion, ReviewPublic
 from scoring.serve.state import Service
 from scoring.serve.stored import visible_decision
-from scoring.store import ApiKey, decide_review, request_review, review_request, reviews_of
+from scoring.store import ApiKey, decide_review, request_review, review_request, reviews_about, reviews_of
 
 NO_REVIEW = ApiError(404, "unknown_review", "没有该复核申请", "no such review request")
 
@@ -72,3 +72,8 @@ def public(review: dict[str, Any]) -> ReviewPublic:
 def of_decision(service: Service, decision_id: str) -> list[ReviewPublic]:
     """The reviews of a decision, oldest first."""
     return [public(r) for r in reviews_of(service.engine, decision_id)]
+
+
+def about(service: Service, uscc: str) -> list[ReviewPublic]:
+    """The review requests about an enterprise's decisions, newest first, with their conclusions."""
+    return [public(r) for r in reviews_about(service.engine, uscc)]

@@ -32,6 +32,7 @@ from scoring.store.reviews import (
     open_reviews,
     request_review,
     review_request,
+    reviews_about,
     reviews_of,
 )
 from scoring.store.sessions import end_session, open_session, session_key
@@ -73,6 +74,7 @@ __all__ = [
     "reported_loans",
     "request_review",
     "review_request",
+    "reviews_about",
     "reviews_of",
     "revoke_consent",
     "revoke_key",

@@ -72,6 +72,12 @@ def reviews_of(engine: sa.Engine, decision_id: str) -> list[dict[str, Any]]:
     return [{**r, "decided": _decided(engine, r["event_id"])} for r in requests]
 
 
+def reviews_about(engine: sa.Engine, uscc: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The review requests about an enterprise's decisions, newest first, each with its conclusion."""
+    requests = events(engine, kinds=[REQUESTED], uscc=uscc, limit=limit)
+    return [{**r, "decided": _decided(engine, r["event_id"])} for r in requests]
+
+
 def open_reviews(engine: sa.Engine, *, limit: int = 200) -> list[dict[str, Any]]:
     """Review requests without a conclusion, oldest first (the reviewers' queue)."""
     decided = sa.select(audit_log.c.ref_id).where(audit_log.c.kind == DECIDED)
