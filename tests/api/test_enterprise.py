@@ -131,3 +131,51 @@ def test_another_enterprises_log_is_refused_audited_and_others_may_not_read_logs
     )
     last = events(engine_for(served.settings.decision_url), kinds=["refusal"], limit=5)
     assert any(e["uscc"] == b and e["payload"]["code"] == "not_own_enterprise" for e in last)
+
+
+@pytest.fixture(scope="module")
+def others(setup, two, served):
+    """Another party's objects: a bank's pre-credit decision about B (authorized), its consent and an outcome."""
+    client, heads, _ = setup
+    _, b = two
+    engine = engine_for(served.settings.decision_url)
+    consent = authorize(engine, uscc=b, bank_id="BANK_Q", purpose=Purpose.PRE_CREDIT)
+    decided = client.post("/v1/pre-credit", json={"uscc": b}, headers=heads["bank"]).json()
+    return {"decision": decided["decision_id"], "consent": consent["consent_id"], "uscc": b, "limit": decided}
+
+
+CALLS = {
+    "read the decision": ("GET", "/v1/decisions/{decision}", None, 403, "forbidden_role"),
+    "replay it": ("POST", "/v1/decisions/{decision}/replay", None, 403, "forbidden_role"),
+    "ask its review": (
+        "POST",
+        "/v1/decisions/{decision}/reviews",
+        {"reason": "想看看别人的决定"},
+        404,
+        "unknown_decision",
+    ),
+    "read its outcomes": ("GET", "/v1/outcomes?decision_id={decision}", None, 403, "forbidden_role"),
+    "read the consents": ("GET", "/v1/consents?uscc={uscc}", None, 403, "forbidden_role"),
+    "revoke the consent": ("POST", "/v1/consents/{consent}/revoke", None, 403, "forbidden_role"),
+    "read its query log": ("GET", "/v1/enterprises/{uscc}/queries", None, 403, "not_own_enterprise"),
+    "evaluate it": ("POST", "/v1/evaluations", {"uscc": "{uscc}"}, 403, "not_own_enterprise"),
+    "ask pre-credit": ("POST", "/v1/pre-credit", {"uscc": "{uscc}"}, 403, "forbidden_role"),
+    "read the review queue": ("GET", "/v1/reviews", None, 403, "forbidden_role"),
+    "reload the models": ("POST", "/v1/models/reload", None, 403, "forbidden_role"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(CALLS))
+def test_an_enterprise_reaches_nothing_of_another_party(setup, others, what) -> None:
+    """Every endpoint that takes another party's id, with enterprise A's key: the documented refusal, and
+    nothing of the other party (its bank's limit, its consent, its USCC beyond what A sent) in the answer."""
+    client, heads, _ = setup
+    method, path, body, status, code = CALLS[what]
+    fill = {k: v for k, v in others.items() if k != "limit"}
+    json_body = {k: v.format(**fill) for k, v in body.items()} if body else None
+    sent = path.format(**fill)
+    answer = client.request(method, sent, json=json_body, headers=heads["a"])
+    assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), answer.text
+    said = answer.text.replace(sent.split("?", 1)[0], "")  # what the caller sent may be echoed, nothing else
+    assert str(others["limit"]["pre_credit_limit"]) not in said
+    assert others["consent"] not in said and others["limit"]["name"] not in said
